@@ -1,0 +1,64 @@
+"""Settings: the one place that reads the environment (prefix ``AUTOTUNER_``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process settings.
+
+    The run mode follows from what is configured: with ``redis_url`` set, the API
+    only enqueues and the event transport is Redis (distributed mode); without it,
+    the worker runs inside ``autotuner serve`` and events stay in process.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AUTOTUNER_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Where SQLite, logs and runs live")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite+aiosqlite in data_dir. "
+        "postgresql:// URLs are used with asyncpg.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL: enables distributed mode")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    # Fan-out: how many events may wait for one slow WebSocket client before it is cut off.
+    ws_send_buffer: int = Field(default=1024, ge=1)
+    ws_ping_interval: float = Field(default=20.0, gt=0)
+    # How long a killed worker's task may look "running" before it is taken over.
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_stale_seconds: float = Field(default=30.0, gt=0)
+    max_concurrent_tasks: int = Field(default=1, ge=1)
+    queue_name: str = "autotuner:queue"
+    frontend_dir: Path | None = Field(
+        default=None, description="Built UI to serve at /; default the packaged or repo build"
+    )
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL to connect to."""
+        url = self.database_url
+        if not url:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'autotuner.db').resolve()}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        if url.startswith("postgresql://"):
+            url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+        if url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        return url
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
