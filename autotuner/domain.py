@@ -207,6 +207,7 @@ class ExperimentPublic(BaseModel):
     objective_score: float | None
     slo_violations: list[dict[str, Any]] | None
     error_message: str | None
+    engine_command: str | None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
