@@ -1,0 +1,453 @@
+"""The store: tasks, experiments, the durable per-task event log, and workers.
+
+One class over SQLAlchemy's async engine, for SQLite (embedded) and PostgreSQL
+(distributed). Event ids are allocated by incrementing ``tasks.last_event_id``
+inside the same transaction that inserts the event: the row lock taken by the
+UPDATE serializes concurrent publishers (also across processes on PostgreSQL),
+so ids are 1, 2, 3 ... without gaps, and id N is committed only after every
+id below it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from autotuner.domain import (
+    Event,
+    ExperimentPublic,
+    ExperimentStatus,
+    TaskPublic,
+    TaskSpec,
+    TaskStatus,
+)
+from autotuner.store.tables import EventRow, ExperimentRow, TaskRow, WorkerRow
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(Exception):
+    """Base class of the errors the store raises on bad requests."""
+
+
+class DuplicateTaskName(StoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"task_name {name!r} already exists; choose another task_name")
+        self.name = name
+
+
+class UnknownTask(StoreError):
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} not found")
+        self.task_id = task_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as recorded: ``payload`` is the exact JSON clients receive."""
+
+    task_id: int
+    id: int
+    type: str
+    experiment_pk: int | None
+    payload: bytes
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _task(row: Any) -> TaskPublic:
+    return TaskPublic(
+        id=row.id,
+        task_name=row.task_name,
+        description=row.description,
+        status=TaskStatus(row.status),
+        spec=row.spec,
+        deployment_mode=row.deployment_mode,
+        base_runtime=row.base_runtime,
+        total_experiments=row.total_experiments,
+        successful_experiments=row.successful_experiments,
+        failed_experiments=row.failed_experiments,
+        best_experiment_id=row.best_experiment_id,
+        best_score=row.best_score,
+        error_message=row.error_message,
+        created_at=_utc(row.created_at),
+        started_at=_utc(row.started_at),
+        completed_at=_utc(row.completed_at),
+        elapsed_time=row.elapsed_time,
+        last_event_id=row.last_event_id,
+    )
+
+
+def _experiment(row: Any) -> ExperimentPublic:
+    return ExperimentPublic(
+        id=row.id,
+        task_id=row.task_id,
+        experiment_id=row.experiment_id,
+        parameters=row.parameters,
+        status=ExperimentStatus(row.status),
+        metrics=row.metrics,
+        objective_score=row.objective_score,
+        slo_violations=row.slo_violations,
+        error_message=row.error_message,
+        engine_command=row.engine_command,
+        created_at=_utc(row.created_at),
+        started_at=_utc(row.started_at),
+        completed_at=_utc(row.completed_at),
+        elapsed_time=row.elapsed_time,
+    )
+
+
+def _stored(row: Any) -> StoredEvent:
+    return StoredEvent(row.task_id, row.id, row.type, row.experiment_pk, bytes(row.payload))
+
+
+_TASKS = TaskRow.__table__
+_EXPERIMENTS = ExperimentRow.__table__
+_EVENTS = EventRow.__table__
+_WORKERS = WorkerRow.__table__
+
+
+class Store:
+    """Async access to everything the product persists."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # SQLite allows one writer at a time; queue writers here instead of
+        # letting them spin on "database is locked".
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    # ------------------------------------------------------------------ life
+
+    async def init(self) -> None:
+        """Create the database if needed and apply every migration."""
+        if self.is_sqlite:
+            path = self.url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Two API processes starting at once must not both migrate.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(724551)"))
+            await conn.run_sync(_upgrade)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+        else:
+            async with self._write_lock, self.engine.begin() as conn:
+                yield conn
+
+    async def ping(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    # ----------------------------------------------------------------- tasks
+
+    async def create_task(self, spec: TaskSpec) -> TaskPublic:
+        values = dict(
+            task_name=spec.task_name,
+            description=spec.description,
+            status=TaskStatus.PENDING.value,
+            spec=spec.model_dump(mode="json"),
+            deployment_mode=spec.deployment_mode,
+            base_runtime=spec.base_runtime,
+            total_experiments=0,
+            successful_experiments=0,
+            failed_experiments=0,
+            created_at=utcnow(),
+            last_event_id=0,
+            cancel_requested=False,
+        )
+        try:
+            async with self._tx() as conn:
+                row = (await conn.execute(insert(_TASKS).values(values).returning(_TASKS))).one()
+        except IntegrityError as exc:
+            raise DuplicateTaskName(spec.task_name) from exc
+        return _task(row)
+
+    async def get_task(self, task_id: int) -> TaskPublic | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(_TASKS).where(_TASKS.c.id == task_id))).first()
+        return _task(row) if row else None
+
+    async def list_tasks(self, status: Sequence[TaskStatus] | None = None) -> list[TaskPublic]:
+        query = select(_TASKS).order_by(_TASKS.c.id.desc())
+        if status:
+            query = query.where(_TASKS.c.status.in_([s.value for s in status]))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_task(r) for r in rows]
+
+    async def update_task(self, task_id: int, **values: Any) -> TaskPublic:
+        values = {k: (v.value if isinstance(v, TaskStatus) else v) for k, v in values.items()}
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    update(_TASKS).where(_TASKS.c.id == task_id).values(values).returning(_TASKS)
+                )
+            ).first()
+        if row is None:
+            raise UnknownTask(task_id)
+        return _task(row)
+
+    async def transition_task(
+        self, task_id: int, from_status: Sequence[TaskStatus], **values: Any
+    ) -> TaskPublic | None:
+        """Update the task only if its status is one of ``from_status`` (compare-and-set)."""
+        values = {k: (v.value if isinstance(v, TaskStatus) else v) for k, v in values.items()}
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    update(_TASKS)
+                    .where(_TASKS.c.id == task_id)
+                    .where(_TASKS.c.status.in_([s.value for s in from_status]))
+                    .values(values)
+                    .returning(_TASKS)
+                )
+            ).first()
+        return _task(row) if row else None
+
+    async def delete_task(self, task_id: int) -> bool:
+        async with self._tx() as conn:
+            # Children first: SQLite enforces ON DELETE CASCADE only with a pragma.
+            await conn.execute(delete(_EVENTS).where(_EVENTS.c.task_id == task_id))
+            await conn.execute(delete(_EXPERIMENTS).where(_EXPERIMENTS.c.task_id == task_id))
+            result = await conn.execute(delete(_TASKS).where(_TASKS.c.id == task_id))
+        return bool(result.rowcount)
+
+    async def cancel_requested(self, task_id: int) -> bool:
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(select(_TASKS.c.cancel_requested).where(_TASKS.c.id == task_id))
+            ).scalar_one_or_none()
+        return bool(value)
+
+    async def heartbeat_task(self, task_id: int, worker_id: str) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                update(_TASKS)
+                .where(_TASKS.c.id == task_id)
+                .values(worker_id=worker_id, heartbeat_at=time.time())
+            )
+
+    async def stale_running_tasks(self, older_than: float) -> list[TaskPublic]:
+        """Tasks marked running whose runner has not said it is alive since ``older_than``."""
+        query = (
+            select(_TASKS)
+            .where(_TASKS.c.status == TaskStatus.RUNNING.value)
+            .where((_TASKS.c.heartbeat_at.is_(None)) | (_TASKS.c.heartbeat_at < older_than))
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_task(r) for r in rows]
+
+    async def claim_task(self, task_id: int, worker_id: str, *, stale_before: float) -> bool:
+        """Take ownership of a queued task, or of a running one whose owner went silent."""
+        now = time.time()
+        async with self._tx() as conn:
+            result = await conn.execute(
+                update(_TASKS)
+                .where(_TASKS.c.id == task_id)
+                .where(
+                    (_TASKS.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.PENDING.value]))
+                    | (
+                        (_TASKS.c.status == TaskStatus.RUNNING.value)
+                        & (
+                            _TASKS.c.heartbeat_at.is_(None)
+                            | (_TASKS.c.heartbeat_at < stale_before)
+                            | (_TASKS.c.worker_id == worker_id)
+                        )
+                    )
+                )
+                .values(worker_id=worker_id, heartbeat_at=now)
+            )
+        return bool(result.rowcount)
+
+    # ------------------------------------------------------------ experiments
+
+    async def create_experiment(
+        self, task_id: int, experiment_id: int, parameters: dict[str, Any], **values: Any
+    ) -> ExperimentPublic:
+        row_values = dict(
+            task_id=task_id,
+            experiment_id=experiment_id,
+            parameters=parameters,
+            status=ExperimentStatus.PENDING.value,
+            created_at=utcnow(),
+        )
+        row_values.update(_plain(values))
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(insert(_EXPERIMENTS).values(row_values).returning(_EXPERIMENTS))
+            ).one()
+        return _experiment(row)
+
+    async def update_experiment(self, pk: int, **values: Any) -> ExperimentPublic:
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    update(_EXPERIMENTS)
+                    .where(_EXPERIMENTS.c.id == pk)
+                    .values(_plain(values))
+                    .returning(_EXPERIMENTS)
+                )
+            ).one()
+        return _experiment(row)
+
+    async def get_experiment(self, pk: int) -> ExperimentPublic | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(_EXPERIMENTS).where(_EXPERIMENTS.c.id == pk))).first()
+        return _experiment(row) if row else None
+
+    async def list_experiments(self, task_id: int) -> list[ExperimentPublic]:
+        query = (
+            select(_EXPERIMENTS)
+            .where(_EXPERIMENTS.c.task_id == task_id)
+            .order_by(_EXPERIMENTS.c.experiment_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_experiment(r) for r in rows]
+
+    # ---------------------------------------------------------------- events
+
+    async def append_event(self, ev: Event) -> StoredEvent:
+        """Record ``ev`` durably with the task's next id; returns what clients will see."""
+        experiment = ev.data.get("experiment")
+        experiment_pk = experiment.get("id") if isinstance(experiment, dict) else None
+        async with self._tx() as conn:
+            new_id = (
+                await conn.execute(
+                    update(_TASKS)
+                    .where(_TASKS.c.id == ev.task_id)
+                    .values(last_event_id=_TASKS.c.last_event_id + 1)
+                    .returning(_TASKS.c.last_event_id)
+                )
+            ).scalar_one_or_none()
+            if new_id is None:
+                raise UnknownTask(ev.task_id)
+            payload = orjson.dumps(ev.model_copy(update={"id": new_id}).model_dump(mode="json"))
+            await conn.execute(
+                insert(_EVENTS).values(
+                    task_id=ev.task_id,
+                    id=new_id,
+                    type=ev.type.value,
+                    experiment_pk=experiment_pk,
+                    payload=payload,
+                    created_at=ev.timestamp,
+                )
+            )
+        return StoredEvent(ev.task_id, new_id, ev.type.value, experiment_pk, payload)
+
+    async def read_events(
+        self,
+        task_id: int,
+        after: int = 0,
+        limit: int = 1000,
+        *,
+        experiment_pk: int | None = None,
+    ) -> list[StoredEvent]:
+        """Events of a task with id > ``after``, oldest first, at most ``limit``."""
+        query = (
+            select(_EVENTS)
+            .where(_EVENTS.c.task_id == task_id)
+            .where(_EVENTS.c.id > after)
+            .order_by(_EVENTS.c.id)
+            .limit(limit)
+        )
+        if experiment_pk is not None:
+            query = query.where(_EVENTS.c.experiment_pk == experiment_pk)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_stored(r) for r in rows]
+
+    async def last_event_id(self, task_id: int) -> int | None:
+        """The newest event id of a task (0 if none yet), ``None`` for an unknown task."""
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(select(_TASKS.c.last_event_id).where(_TASKS.c.id == task_id))
+            ).scalar_one_or_none()
+
+    async def count_events(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(_EVENTS))).scalar_one())
+
+    # --------------------------------------------------------------- workers
+
+    async def upsert_worker(self, **values: Any) -> None:
+        async with self._tx() as conn:
+            updated = await conn.execute(
+                update(_WORKERS).where(_WORKERS.c.id == values["id"]).values(values)
+            )
+            if not updated.rowcount:
+                await conn.execute(insert(_WORKERS).values(values))
+
+    async def remove_worker(self, worker_id: str) -> None:
+        async with self._tx() as conn:
+            await conn.execute(delete(_WORKERS).where(_WORKERS.c.id == worker_id))
+
+    async def list_workers(self, seen_after: float) -> list[dict[str, Any]]:
+        query = select(_WORKERS).where(_WORKERS.c.last_seen >= seen_after).order_by(_WORKERS.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [dict(r._mapping) for r in rows]
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.value if isinstance(v, ExperimentStatus) else v) for k, v in values.items()}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
