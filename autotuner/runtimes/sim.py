@@ -1,0 +1,40 @@
+"""The ``sim`` runtime: the built-in simulated engine (``python -m autotuner.sim``)."""
+
+from __future__ import annotations
+
+import sys
+
+from autotuner.runtimes._base import DeployRequest, Runtime
+from autotuner.runtimes._process import ProcessDeployment, free_port, launch, parameter_args
+
+
+class SimRuntime(Runtime):
+    """Runs ``autotuner.sim`` in a subprocess with the experiment's parameters as flags.
+
+    The simulator understands both vLLM and SGLang flag names, so ``base_runtime``
+    only labels the log file. ``request.extra`` may hold ``host`` (default
+    127.0.0.1), ``port`` (default: a free one), ``args`` (extra flags, a list),
+    and ``env``.
+    """
+
+    name = "sim"
+
+    def build_command(self, request: DeployRequest, host: str, port: int) -> list[str]:
+        command = [sys.executable, "-m", "autotuner.sim", "--host", host, "--port", str(port)]
+        command += ["--model", request.model]
+        command += parameter_args(request.parameters)
+        command += [str(a) for a in request.extra.get("args", [])]
+        return command
+
+    async def deploy(self, request: DeployRequest) -> ProcessDeployment:
+        host = str(request.extra.get("host", "127.0.0.1"))
+        port = int(request.extra.get("port") or free_port(host))
+        return await launch(
+            self.build_command(request, host, port),
+            request=request,
+            runtime=f"sim-{request.base_runtime}",
+            base_url=f"http://{host}:{port}",
+            health_path="/health",
+            model_name=request.model,
+            env=request.extra.get("env"),
+        )
