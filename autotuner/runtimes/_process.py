@@ -154,14 +154,16 @@ async def _terminate(process: subprocess.Popen[bytes], grace: float) -> None:
     if process.poll() is None:
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while process.poll() is None and time.monotonic() < deadline:
+        # Popen has no awaitable wait; polling keeps this independent of the
+        # event loop's child watcher.
+        while process.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     # Whatever is left of the group (the leader or workers that ignored SIGTERM).
     _signal_group(pid, signal.SIGKILL)
     for child in family:
         with contextlib.suppress(psutil.Error):
             child.kill()  # psutil checks the pid was not reused
-    while process.poll() is None:
+    while process.poll() is None:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     for child in family:
         with contextlib.suppress(psutil.Error):
@@ -198,7 +200,9 @@ async def launch(
         log.write(f"$ {render_command(command)}\n".encode())
         log.flush()
         try:
-            process = subprocess.Popen(
+            # fork+exec does not block the loop noticeably; a plain Popen works
+            # with any event loop and is reaped by polling.
+            process = subprocess.Popen(  # noqa: ASYNC220
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -225,7 +229,7 @@ async def launch(
     return deployment
 
 
-async def _wait_healthy(deployment: ProcessDeployment, health_path: str, timeout: float) -> None:
+async def _wait_healthy(deployment: ProcessDeployment, health_path: str, limit: float) -> None:
     url = deployment.base_url + health_path
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
@@ -248,10 +252,10 @@ async def _wait_healthy(deployment: ProcessDeployment, health_path: str, timeout
                     return
             except httpx.HTTPError:
                 pass
-            if time.monotonic() - started > timeout:
+            if time.monotonic() - started > limit:
                 tail = read_tail(deployment.log_path)
                 raise DeploymentError(
-                    f"engine did not become healthy within {timeout:g}s ({url})", log_tail=tail
+                    f"engine did not become healthy within {limit:g}s ({url})", log_tail=tail
                 )
             await asyncio.sleep(_POLL_INTERVAL)
 

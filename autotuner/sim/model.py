@@ -152,7 +152,7 @@ class PerformanceModel:
 
 _OOM = """\
 Traceback (most recent call last):
-  File "/usr/lib/python3/dist-packages/vllm/worker/gpu_worker.py", line 231, in determine_available_memory
+  File "/usr/lib/python3/dist-packages/vllm/worker/gpu_worker.py", line 231, in profile
     self.model_runner.profile_run()
   File "/usr/lib/python3/dist-packages/torch/utils/_contextlib.py", line 116, in decorate_context
     return func(*args, **kwargs)

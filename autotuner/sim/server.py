@@ -32,7 +32,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 SERVER_NAME = "autotuner-simulator"
 _HEADERS = [(b"server", SERVER_NAME.encode()), (b"x-autotuner-simulator", b"1")]
-_VOCAB = ["the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "it", "an", "be", "this", "are", "which", "or", "have", "has", "one", "had", "not", "but", "what", "all", "were", "when", "we", "there", "can", "more", "if", "no", "out", "so", "said"]
+_WORDS = (
+    "the of and to in is was for on that with as by at from it an be this are "
+    "which or have has one had not but what all were when we there can more if no out so said"
+)
+_VOCAB = tuple(_WORDS.split())
 
 
 class HTTPError(Exception):
