@@ -1,0 +1,65 @@
+# The two commands: `make run` and `make test`. Both set up what they need.
+SHELL := /bin/bash
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HAS_UI := $(wildcard frontend/package.json)
+UI_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.* -type f 2>/dev/null)
+
+.PHONY: run test test-python test-frontend test-e2e lint bench venv ui chromium clean
+
+run: venv ui  ## start the whole product (embedded mode) on http://127.0.0.1:8000
+	$(BIN)/autotuner serve
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+ifneq ($(HAS_UI),)
+ui: frontend/dist/index.html
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	touch $@
+frontend/dist/index.html: frontend/node_modules/.installed $(UI_SRC)
+	npm run build --prefix frontend
+else
+ui:
+	@echo "no frontend/ yet: serving the API only"
+endif
+
+chromium:  ## the browser the end-to-end tests drive (Debian's; no downloads)
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || { echo "cannot install chromium: run 'apt-get install chromium' as root"; exit 1; }; }
+
+test: venv ui test-python test-frontend test-e2e  ## every suite: Python, frontend, browser
+
+test-python: venv
+	$(BIN)/pytest
+
+ifneq ($(HAS_UI),)
+test-frontend: frontend/node_modules/.installed
+	npm run typecheck --prefix frontend
+	npm test --prefix frontend
+test-e2e: venv ui chromium
+	AUTOTUNER_BIN=$(CURDIR)/$(BIN)/autotuner npm run e2e --prefix frontend
+else
+test-frontend test-e2e:
+	@echo "no frontend/ yet"
+endif
+
+lint: venv
+	$(BIN)/ruff check autotuner tests benchmarks
+	$(BIN)/ruff format --check autotuner tests benchmarks
+	$(BIN)/mypy autotuner
+
+bench: venv  ## the figures of docs/benchmarks.md
+	$(BIN)/python benchmarks/ws_fanout.py
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist data

@@ -1,0 +1,48 @@
+"""FastAPI dependencies: the process-wide services live on ``app.state``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+
+from autotuner.config import Settings
+from autotuner.domain import ExperimentPublic, TaskPublic
+from autotuner.store import Store
+from autotuner.worker.queue import TaskQueue
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_queue(request: Request) -> TaskQueue:
+    return request.app.state.queue
+
+
+def get_bus(request: Request) -> Any:
+    return request.app.state.bus
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+QueueDep = Annotated[TaskQueue, Depends(get_queue)]
+BusDep = Annotated[Any, Depends(get_bus)]
+
+
+async def task_or_404(store: Store, task_id: int) -> TaskPublic:
+    task = await store.get_task(task_id)
+    if task is None:
+        raise HTTPException(status_code=404, detail=f"task {task_id} not found")
+    return task
+
+
+async def experiment_or_404(store: Store, experiment_id: int) -> ExperimentPublic:
+    experiment = await store.get_experiment(experiment_id)
+    if experiment is None:
+        raise HTTPException(status_code=404, detail=f"experiment {experiment_id} not found")
+    return experiment

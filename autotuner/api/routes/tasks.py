@@ -1,0 +1,102 @@
+"""Tasks: create, list, read, delete, start, cancel, and the event history."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from autotuner.api.deps import QueueDep, StoreDep, task_or_404
+from autotuner.domain import TaskPublic, TaskSpec, TaskStatus
+from autotuner.store import DuplicateTaskName
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+# A finished or cancelled task may be started again: it resumes from its stored experiments.
+_STARTABLE = (TaskStatus.PENDING, TaskStatus.FAILED, TaskStatus.CANCELLED)
+_ACTIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+
+@router.post("", status_code=201, response_model=TaskPublic)
+async def create_task(spec: TaskSpec, store: StoreDep) -> TaskPublic:
+    """Create a task from a task file (the seed project's JSON format)."""
+    try:
+        task = await store.create_task(spec)
+    except DuplicateTaskName as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    log.info("Created task %d %r", task.id, task.task_name)
+    return task
+
+
+@router.get("", response_model=list[TaskPublic])
+async def list_tasks(
+    store: StoreDep,
+    status: Annotated[list[TaskStatus] | None, Query(description="filter by status")] = None,
+) -> list[TaskPublic]:
+    return await store.list_tasks(status)
+
+
+@router.get("/{task_id}", response_model=TaskPublic)
+async def get_task(task_id: int, store: StoreDep) -> TaskPublic:
+    return await task_or_404(store, task_id)
+
+
+@router.delete("/{task_id}", status_code=204)
+async def delete_task(task_id: int, store: StoreDep) -> Response:
+    task = await task_or_404(store, task_id)
+    if task.status in _ACTIVE:
+        raise HTTPException(
+            status_code=409,
+            detail=f"task {task_id} is {task.status.value}; cancel it before deleting it",
+        )
+    await store.delete_task(task_id)
+    return Response(status_code=204)
+
+
+@router.post("/{task_id}/start", response_model=TaskPublic)
+async def start_task(task_id: int, store: StoreDep, queue: QueueDep) -> TaskPublic:
+    task = await task_or_404(store, task_id)
+    queued = await store.transition_task(
+        task_id,
+        _STARTABLE,
+        status=TaskStatus.QUEUED,
+        cancel_requested=False,
+        error_message=None,
+        completed_at=None,
+    )
+    if queued is None:
+        raise HTTPException(
+            status_code=409,
+            detail=f"task {task_id} is {task.status.value}; only pending, failed or "
+            "cancelled tasks can be started",
+        )
+    await queue.submit(task_id)
+    return await task_or_404(store, task_id)
+
+
+@router.post("/{task_id}/cancel", response_model=TaskPublic)
+async def cancel_task(task_id: int, store: StoreDep, queue: QueueDep) -> TaskPublic:
+    task = await task_or_404(store, task_id)
+    if task.status.finished:
+        raise HTTPException(
+            status_code=409, detail=f"task {task_id} is already {task.status.value}"
+        )
+    await queue.cancel(task_id)
+    return await task_or_404(store, task_id)
+
+
+@router.get("/{task_id}/events")
+async def list_events(
+    task_id: int,
+    store: StoreDep,
+    after: Annotated[int, Query(ge=0, description="return events with id > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """The task's recorded events, oldest first: the same JSON the WebSockets send."""
+    await task_or_404(store, task_id)
+    events = await store.read_events(task_id, after=after, limit=limit)
+    body = b"[" + b",".join(e.payload for e in events) + b"]"
+    return Response(content=body, media_type="application/json")

@@ -1,0 +1,1 @@
+"""Task execution: the runner shared by both modes, and the queues that feed it."""

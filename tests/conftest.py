@@ -1,0 +1,123 @@
+"""Shared fixtures: real PostgreSQL and Redis, and real ``autotuner`` processes.
+
+PostgreSQL: a fresh database per test session on AUTOTUNER_TEST_PG (default
+127.0.0.1:5432, user postgres), dropped at the end. Redis: AUTOTUNER_TEST_REDIS_URL
+(default redis://127.0.0.1:6379), or a throwaway redis-server when none answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, wait_for_port
+
+PG_DSN = os.environ.get("AUTOTUNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("AUTOTUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+async def _pg(dsn: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh PostgreSQL database for this session."""
+    name = f"autotuner_test_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_pg(PG_DSN, f'CREATE DATABASE "{name}"'))
+    except (OSError, ConnectionError, TimeoutError) as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_DSN} ({exc}). Install and start it "
+            "(Debian: apt-get install postgresql; pg_ctlcluster 15 main start) or point "
+            "AUTOTUNER_TEST_PG at one."
+        )
+    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{name}"
+    asyncio.run(_pg(PG_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _redis_alive(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (no db number) of a running Redis."""
+    if _redis_alive(REDIS_URL):
+        yield REDIS_URL.rstrip("/")
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL} and redis-server is not installed: "
+            "apt-get install redis-server (or set AUTOTUNER_TEST_REDIS_URL)."
+        )
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for_port(port, timeout=10)
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """A Redis URL with a key space of its own (a random db number, flushed after)."""
+    import redis
+
+    db = 1 + int(uuid.uuid4().int % 15)
+    url = f"{redis_server_url}/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable
