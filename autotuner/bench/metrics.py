@@ -1,0 +1,153 @@
+"""Benchmark metrics with the definitions of ``vllm bench serve``.
+
+Per request: TTFT (request sent -> first token), ITLs (gaps between
+successive token chunks), end-to-end latency (E2EL), TPOT = (E2EL - TTFT) /
+(output tokens - 1) for requests with more than one output token.
+
+Per run (one scenario x concurrency), in :func:`run_metrics`:
+
+* ``completed``, ``failed``, ``total_requests``, ``error_rate``, ``duration`` (s)
+* ``total_input_tokens``, ``total_output_tokens`` (successful requests only)
+* ``request_throughput`` (req/s), ``output_throughput`` and
+  ``total_token_throughput`` (tok/s), ``request_goodput`` (req/s meeting
+  every goodput threshold; ``None`` without thresholds)
+* for ``ttft``, ``tpot``, ``itl``, ``e2el``: ``mean_X_ms``, ``median_X_ms``,
+  ``std_X_ms``, ``p50_X_ms``, ``p90_X_ms``, ``p95_X_ms``, ``p99_X_ms``
+  (``None`` when no request completed)
+
+:func:`summarize` folds the runs into one flat dict with the same keys: the
+counts, tokens and ``duration`` are totals, ``error_rate`` is recomputed from
+the totals, every other figure is the mean over the runs that have it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+LATENCY_METRICS = ("ttft", "tpot", "itl", "e2el")
+PERCENTILES = (50, 90, 95, 99)
+TOTAL_KEYS = (
+    "completed",
+    "failed",
+    "total_requests",
+    "total_input_tokens",
+    "total_output_tokens",
+    "duration",
+)
+
+
+@dataclass
+class RequestResult:
+    """One request as the client saw it (times in seconds)."""
+
+    success: bool = False
+    error: str | None = None
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    ttft: float = 0.0
+    e2el: float = 0.0
+    itls: list[float] = field(default_factory=list)
+    start: float = 0.0
+
+    @property
+    def tpot(self) -> float | None:
+        if not self.success or self.output_tokens < 2:
+            return None
+        return (self.e2el - self.ttft) / (self.output_tokens - 1)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default) of already sorted values."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def describe(values_s: Iterable[float], name: str) -> dict[str, float | None]:
+    """mean/median/std/p50/p90/p95/p99 of ``values_s`` (seconds) as ``*_{name}_ms``."""
+    values = sorted(v * 1000.0 for v in values_s)
+    keys = ["mean", "median", "std", *(f"p{p}" for p in PERCENTILES)]
+    if not values:
+        return {f"{k}_{name}_ms": None for k in keys}
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    out: dict[str, float | None] = {
+        f"mean_{name}_ms": mean,
+        f"median_{name}_ms": percentile(values, 50),
+        f"std_{name}_ms": std,
+    }
+    for p in PERCENTILES:
+        out[f"p{p}_{name}_ms"] = percentile(values, p)
+    return out
+
+
+def meets_goodput(result: RequestResult, thresholds_ms: dict[str, float]) -> bool:
+    """Whether a successful request is within every threshold (``ttft``/``tpot``/``e2el`` ms)."""
+    if not result.success:
+        return False
+    values = {"ttft": result.ttft, "e2el": result.e2el, "tpot": result.tpot}
+    for key, limit in thresholds_ms.items():
+        value = values.get(key)
+        if value is not None and value * 1000.0 > limit:
+            return False
+    return True
+
+
+def run_metrics(
+    results: Sequence[RequestResult],
+    duration: float,
+    goodput_ms: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Metrics of one run; ``duration`` is the wall time from first request to last answer."""
+    ok = [r for r in results if r.success]
+    failed = len(results) - len(ok)
+    duration = max(duration, 1e-9)
+    total_in = sum(r.prompt_tokens for r in ok)
+    total_out = sum(r.output_tokens for r in ok)
+    out: dict[str, Any] = {
+        "completed": len(ok),
+        "failed": failed,
+        "total_requests": len(results),
+        "error_rate": failed / len(results) if results else 0.0,
+        "duration": duration,
+        "total_input_tokens": total_in,
+        "total_output_tokens": total_out,
+        "request_throughput": len(ok) / duration,
+        "request_goodput": (
+            sum(meets_goodput(r, goodput_ms) for r in ok) / duration if goodput_ms else None
+        ),
+        "output_throughput": total_out / duration,
+        "total_token_throughput": (total_in + total_out) / duration,
+    }
+    out.update(describe((r.ttft for r in ok), "ttft"))
+    out.update(describe((t for r in ok if (t := r.tpot) is not None), "tpot"))
+    out.update(describe((itl for r in ok for itl in r.itls), "itl"))
+    out.update(describe((r.e2el for r in ok), "e2el"))
+    return out
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One flat dict for scoring: totals of counts, means over runs of everything else."""
+    summary: dict[str, Any] = {key: 0 for key in TOTAL_KEYS}
+    summary["duration"] = 0.0
+    numeric_keys: list[str] = []
+    for run in runs:
+        for key, value in run.items():
+            if key in TOTAL_KEYS:
+                summary[key] += value
+            elif (value is None or isinstance(value, (int, float))) and key not in numeric_keys:
+                if not isinstance(value, bool) and key != "concurrency":
+                    numeric_keys.append(key)
+    for key in numeric_keys:
+        values = [run[key] for run in runs if isinstance(run.get(key), (int, float))]
+        summary[key] = sum(values) / len(values) if values else None
+    total = summary["total_requests"]
+    summary["error_rate"] = summary["failed"] / total if total else 0.0
+    summary["num_runs"] = len(runs)
+    return summary
