@@ -141,9 +141,13 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key, value in run.items():
             if key in TOTAL_KEYS:
                 summary[key] += value
-            elif (value is None or isinstance(value, (int, float))) and key not in numeric_keys:
-                if not isinstance(value, bool) and key != "concurrency":
-                    numeric_keys.append(key)
+            elif (
+                (value is None or isinstance(value, (int, float)))
+                and not isinstance(value, bool)
+                and key not in numeric_keys
+                and key != "concurrency"
+            ):
+                numeric_keys.append(key)
     for key in numeric_keys:
         values = [run[key] for run in runs if isinstance(run.get(key), (int, float))]
         summary[key] = sum(values) / len(values) if values else None

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 _NUMBERS = re.compile(r"\(([^()]*)\)")
 _KINDS = {"D", "N", "U"}
-_WORDS = ["time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world", "school", "state", "family", "student", "group", "country", "problem", "hand", "part", "place", "case", "week", "company", "system", "program", "question", "work", "government", "number", "night", "point", "home", "water", "room", "mother", "area", "money", "story", "fact", "month", "lot", "right", "study", "book", "eye", "job", "word", "business", "issue", "side", "kind", "head", "house", "service", "friend", "father", "power", "hour", "game", "line", "end", "member", "law", "car", "city", "community", "name", "president", "team", "minute", "idea"]
+_TEXT = (
+    "time year people way day man thing woman life child world school state family "
+    "student group country problem hand part place case week company system program "
+    "question work government number night point home water room mother area money story "
+    "fact month lot right study book eye job word business issue side kind head house "
+    "service friend father power hour game line end member law car city community name "
+    "president team minute idea"
+)
+_WORDS = tuple(_TEXT.split())
 
 
 @dataclass(frozen=True)
