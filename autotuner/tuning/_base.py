@@ -1,22 +1,30 @@
 """Strategy contract: propose the next configuration, learn from its score.
 
 Strategies are pure (no I/O). ``tell`` is called exactly once per ``suggest``.
-A score is "higher is better" whatever the objective (see ``scoring``);
-``None`` means the experiment failed. ``restore`` rebuilds a strategy's state
-from stored experiments after a restart, attaching each score to the exact
-parameters it was measured with.
+Scores are objective scores in the objective's own units (seconds of latency,
+tokens per second; see ``scoring.score_experiment``): a strategy is built with
+the objective's ``direction`` ("minimize" or "maximize") and compares scores
+accordingly. ``None`` means the experiment failed. ``restore`` rebuilds a
+strategy's state from stored experiments after a restart, attaching each score
+to the exact parameters it was measured with; restored experiments count
+against ``max_iterations`` and are never suggested again.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Literal
 
 Params = dict[str, Any]
+Direction = Literal["minimize", "maximize"]
 
 
 class Strategy(abc.ABC):
     name: str
+    direction: Direction
+    total: int
+    """How many configurations this strategy will suggest at most, restored ones
+    included: ``min(max_iterations, size of the search space)`` (for progress)."""
 
     @abc.abstractmethod
     def suggest(self) -> Params | None:

@@ -1,0 +1,48 @@
+"""The discrete search space shared by the strategies: the grid of parameter values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from autotuner.tuning._base import Params
+
+
+class SearchSpace:
+    """Parameter names in spec order, each with its distinct values in spec order.
+
+    Point ``i`` of the grid is the ``i``-th item of the cartesian product with
+    the first parameter varying slowest (``itertools.product`` order).
+    """
+
+    def __init__(self, parameters: Mapping[str, Sequence[Any]]) -> None:
+        if not parameters:
+            raise ValueError("the search space needs at least one parameter")
+        self.names = list(parameters)
+        self.values: list[list[Any]] = []
+        for name in self.names:
+            distinct: list[Any] = []
+            for value in parameters[name]:
+                if not any(_same(value, v) for v in distinct):
+                    distinct.append(value)
+            if not distinct:
+                raise ValueError(f"parameter {name!r} needs at least one value")
+            self.values.append(distinct)
+        self.size = math.prod(len(v) for v in self.values)
+
+    def point(self, index: int) -> Params:
+        """The ``index``-th configuration of the grid."""
+        params: Params = {}
+        for name, values in zip(reversed(self.names), reversed(self.values), strict=True):
+            index, digit = divmod(index, len(values))
+            params[name] = values[digit]
+        return {name: params[name] for name in self.names}
+
+    def key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Hashable identity of a configuration (``True`` and ``1`` stay distinct)."""
+        return tuple((type(params.get(n)).__name__, params.get(n)) for n in self.names)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
