@@ -1,0 +1,247 @@
+"""WebSocket routes: live task and experiment events, resumable by ``last_event_id``.
+
+Protocol (``DESIGN.md``): the first message is ``connection_established``; then,
+for a resuming client, every event after its ``last_event_id`` once and in
+order, then live events. A client that cannot be given a gap-free stream gets
+``resync_required`` and continues live from the newest id. ``{"type": "ping"}``
+is answered with ``{"type": "pong"}``; anything else gets an ``error`` reply and
+the socket stays open. Close codes: 4404 unknown task or experiment, 4400 bad
+query, 4429 too slow (the reason says which ``last_event_id`` to resume with),
+1011 event pipeline unavailable.
+
+Each connection has two coroutines: the request's own, which after the replay
+writes from the subscriber's buffer, and a reader for client frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from autotuner.events import EventBus, Outgoing, Subscriber
+from autotuner.store import Store
+
+log = logging.getLogger("autotuner.events.ws")
+
+router = APIRouter(tags=["websocket"])
+
+CLOSE_NOT_FOUND = 4404
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAVAILABLE = 1011
+#: How long closing may wait for a client that reads nothing.
+CLOSE_TIMEOUT = 5.0
+
+_PONG = Outgoing.control({"type": "pong"})
+_Send = Callable[[Any], Awaitable[None]]
+_GONE = (WebSocketDisconnect, OSError, RuntimeError)
+
+
+@router.websocket("/api/ws/tasks/{task_id}")
+async def task_events(websocket: WebSocket, task_id: int) -> None:
+    """Every event of one task."""
+    await _serve(websocket, task_id=task_id, experiment_pk=None)
+
+
+@router.websocket("/api/ws/experiments/{experiment_id}")
+async def experiment_events(websocket: WebSocket, experiment_id: int) -> None:
+    """The events of one experiment (its database id); resume ids are the task's."""
+    await _serve(websocket, task_id=None, experiment_pk=experiment_id)
+
+
+@router.websocket("/api/ws/tasks")
+async def all_task_events(websocket: WebSocket) -> None:
+    """The task-level (``task_*``) events of every task, live (no resume)."""
+    bus: EventBus = websocket.app.state.bus
+    await websocket.accept()
+    sub = bus.hub.new_subscriber(None)
+    try:
+        await bus.hub.subscribe(sub)
+        await _send_json(
+            websocket,
+            {
+                "type": "connection_established",
+                "task_id": None,
+                "last_event_id": None,
+                "replayed": 0,
+            },
+        )
+        await _run(websocket, sub)
+    except _GONE:
+        pass
+    finally:
+        await bus.hub.unsubscribe(sub)
+
+
+@router.get("/api/ws/tasks/{task_id}/subscribers")
+async def subscribers(task_id: int, request: Request) -> dict[str, Any]:
+    """Open WebSocket connections to a task (over every API process)."""
+    store: Store = request.app.state.store
+    bus: EventBus = request.app.state.bus
+    if await store.last_event_id(task_id) is None:
+        raise HTTPException(status_code=404, detail=f"task {task_id} not found")
+    count = await bus.subscriber_count(task_id)
+    return {
+        "task_id": task_id,
+        "subscriber_count": count,
+        "status": "active" if count > 0 else "inactive",
+    }
+
+
+async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: int | None) -> None:
+    store: Store = websocket.app.state.store
+    bus: EventBus = websocket.app.state.bus
+    await websocket.accept()
+
+    raw = websocket.query_params.get("last_event_id")
+    last_event_id: int | None = None
+    if raw not in (None, ""):
+        try:
+            last_event_id = int(raw)
+            if last_event_id < 0:
+                raise ValueError
+        except ValueError:
+            await _close(websocket, CLOSE_BAD_REQUEST, "last_event_id must be an integer >= 0")
+            return
+
+    if experiment_pk is not None:
+        experiment = await store.get_experiment(experiment_pk)
+        if experiment is None:
+            await _close(websocket, CLOSE_NOT_FOUND, f"experiment {experiment_pk} not found")
+            return
+        task_id = experiment.task_id
+    assert task_id is not None
+    if await store.last_event_id(task_id) is None:
+        await _close(websocket, CLOSE_NOT_FOUND, f"task {task_id} not found")
+        return
+
+    sub = bus.hub.new_subscriber(task_id, experiment_pk)
+    try:
+        try:
+            await bus.hub.subscribe(sub)
+            replay = await bus.hub.replay(sub, last_event_id)
+        except LookupError:
+            await _close(websocket, CLOSE_NOT_FOUND, f"task {task_id} not found")
+            return
+        except Exception:
+            log.exception("[EventBroadcaster] Cannot subscribe to task %d", task_id)
+            await _close(websocket, CLOSE_UNAVAILABLE, "event pipeline unavailable; retry")
+            return
+        hello: dict[str, Any] = {
+            "type": "connection_established",
+            "task_id": task_id,
+            "last_event_id": replay.newest,
+            "replayed": replay.count,
+        }
+        if experiment_pk is not None:
+            hello["experiment_id"] = experiment_pk
+        await _send_json(websocket, hello)
+        if replay.resync_reason is not None:
+            await _send_json(
+                websocket,
+                {
+                    "type": "resync_required",
+                    "task_id": task_id,
+                    "last_event_id": replay.newest,
+                    "reason": replay.resync_reason,
+                },
+            )
+        elif replay.count:
+            # Live events meanwhile wait in the subscriber's buffer; the writer
+            # skips those at or below sub.last_id (= replay.newest).
+            send = websocket.send
+            async for page in replay.pages():
+                for event in page:
+                    await send({"type": "websocket.send", "text": event.payload.decode()})
+            if replay.count > 100:
+                log.info(
+                    "[EventBroadcaster] Replayed %d events of %s", replay.count, sub.describe()
+                )
+        await _run(websocket, sub)
+    except _GONE:
+        pass
+    finally:
+        await bus.hub.unsubscribe(sub)
+
+
+async def _run(websocket: WebSocket, sub: Subscriber) -> None:
+    """Write the subscriber's buffer until the client leaves or is cut off."""
+    reader = asyncio.get_running_loop().create_task(_read_client(websocket, sub))
+    try:
+        await _pump(websocket.send, sub)
+    finally:
+        reader.cancel()
+    if sub.close_code is not None:
+        await _close(websocket, sub.close_code, sub.close_reason)
+
+
+async def _pump(send: _Send, sub: Subscriber) -> None:
+    queue = sub.queue
+    while True:
+        if sub.closed:
+            return
+        if not queue:
+            await sub.wait()
+            continue
+        item = queue.popleft()
+        event_id = item.id
+        if event_id is not None:
+            if event_id <= sub.last_id:
+                continue  # already replayed, or before this client's starting point
+            sub.last_id = event_id
+        await send(item.message)
+
+
+async def _read_client(websocket: WebSocket, sub: Subscriber) -> None:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            reply = _answer(message)
+            if reply is not None:
+                sub.push(reply)
+    except asyncio.CancelledError:
+        raise
+    except _GONE:
+        return
+    finally:
+        # The client is gone (or we are): stop the writer.
+        sub.close()
+
+
+def _answer(message: Any) -> Outgoing | None:
+    text = message.get("text")
+    if text is None:
+        return _error('binary frames are not understood; send JSON text like {"type": "ping"}')
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return _error(f'malformed JSON ({exc}); send {{"type": "ping"}}')
+    if not isinstance(body, dict):
+        return _error('expected a JSON object like {"type": "ping"}')
+    kind = body.get("type")
+    if kind == "ping":
+        return _PONG
+    return _error(f'unknown message type {kind!r}; the server understands {{"type": "ping"}}')
+
+
+def _error(message: str) -> Outgoing:
+    return Outgoing.control({"type": "error", "message": message})
+
+
+async def _send_json(websocket: WebSocket, body: dict[str, Any]) -> None:
+    await websocket.send({"type": "websocket.send", "text": orjson.dumps(body).decode()})
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    # A close frame's reason holds at most 123 bytes.
+    reason = reason.encode()[:123].decode(errors="ignore")
+    with contextlib.suppress(*_GONE, asyncio.TimeoutError):
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), CLOSE_TIMEOUT)

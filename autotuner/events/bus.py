@@ -1,0 +1,161 @@
+"""The event bus: the seed's EventBroadcaster, durable and multi-process.
+
+``publish`` records the event in the store first (which gives it its id and
+makes it survive anything that follows), then hands it to the transport, which
+carries it to the fan-out hub of every API process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+from autotuner.config import Settings
+from autotuner.domain import Event
+from autotuner.events._base import Transport
+from autotuner.events._memory import MemoryTransport
+from autotuner.events.hub import FanoutHub, RateLimitedLog
+from autotuner.store import Store, StoredEvent
+
+log = logging.getLogger("autotuner.events.bus")
+
+
+class EventBus:
+    """Publishes events of any process and fans them out to this process's clients."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        *,
+        send_buffer: int = 1024,
+        replay_cap: int = 10_000,
+        sweep_interval: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.transport = transport
+        self.hub = FanoutHub(
+            store,
+            transport,
+            send_buffer=send_buffer,
+            replay_cap=replay_cap,
+            sweep_interval=sweep_interval,
+        )
+        self.events_published = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._publish_log = RateLimitedLog(log)
+        self._rate_at = time.monotonic()
+        self._rate_marks = (0, 0)
+        self._rates = (0.0, 0.0)
+
+    @property
+    def mode(self) -> str:
+        return self.transport.name
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        await self.transport.start()
+
+    async def close(self) -> None:
+        await self.hub.close()
+        await self.transport.close()
+
+    async def publish(self, event: Event) -> StoredEvent:
+        """Record ``event`` (durably, with the task's next id), then fan it out.
+
+        Returns the recorded event. A transport failure is logged, not raised:
+        the event is recorded, and every hub catches up from the store.
+        """
+        stored = await self.store.append_event(event)
+        self.events_published += 1
+        try:
+            await self.transport.publish(stored)
+        except Exception as exc:
+            log.warning(
+                "[EventBroadcaster] Event %s id=%d of task %d recorded but not sent (%s); "
+                "clients catch up from the store",
+                stored.type,
+                stored.id,
+                stored.task_id,
+                exc,
+            )
+        else:
+            self._publish_log(
+                stored.task_id,
+                "[EventBroadcaster] Published %s id=%d for task %d",
+                stored.type,
+                stored.id,
+                stored.task_id,
+            )
+        return stored
+
+    def publish_sync(self, event: Event, timeout: float | None = 30.0) -> StoredEvent:
+        """The seed's ``broadcast_sync``: publish from synchronous code in another thread.
+
+        Runs :meth:`publish` on the bus's event loop and waits for it. Calling it
+        on that loop's own thread would deadlock, so it raises ``RuntimeError``
+        there: ``await bus.publish(event)`` instead.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError(
+                "EventBus.publish_sync: the bus is not running; await bus.start() on an "
+                "event loop (in another thread) first"
+            )
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "EventBus.publish_sync was called on the bus's own event-loop thread, where "
+                "blocking would deadlock; use `await bus.publish(event)` there"
+            )
+        future = asyncio.run_coroutine_threadsafe(self.publish(event), loop)
+        return future.result(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """Connection and throughput figures for ``GET /api/system/stats``."""
+        hub = self.hub
+        now = time.monotonic()
+        elapsed = now - self._rate_at
+        if elapsed >= 1.0:
+            published, delivered = self._rate_marks
+            self._rates = (
+                (self.events_published - published) / elapsed,
+                (hub.deliveries - delivered) / elapsed,
+            )
+            self._rate_at = now
+            self._rate_marks = (self.events_published, hub.deliveries)
+        return {
+            "connections": hub.connections,
+            "topics": hub.topics,
+            "events_published": self.events_published,
+            "events_per_second": round(self._rates[0], 2),
+            "events_received": hub.events_received,
+            "deliveries": hub.deliveries,
+            "deliveries_per_second": round(self._rates[1], 2),
+            "mode": self.mode,
+        }
+
+    async def subscriber_count(self, task_id: int) -> int:
+        """WebSocket clients of ``task_id``: every API process's in the Redis mode."""
+        return await self.transport.subscriber_count(task_id, self.hub.local_count(task_id))
+
+
+def create_event_bus(settings: Settings, store: Store, *, namespace: str | None = None) -> EventBus:
+    """The bus for ``settings``: in-process without ``redis_url``, Redis with it.
+
+    ``namespace`` prefixes every Redis key and channel (default ``autotuner``),
+    so several deployments or test runs can share one Redis.
+    """
+    transport: Transport
+    if settings.redis_url:
+        from autotuner.events._redis import RedisTransport
+
+        ns = namespace or getattr(settings, "redis_namespace", None) or "autotuner"
+        transport = RedisTransport(settings.redis_url, namespace=ns)
+    else:
+        transport = MemoryTransport()
+    return EventBus(store, transport, send_buffer=settings.ws_send_buffer)

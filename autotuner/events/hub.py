@@ -1,0 +1,660 @@
+"""The fan-out hub: one per process, between one transport and many WebSocket clients.
+
+Per topic the hub holds one upstream subscription, however many clients watch
+it, and takes it only while somebody does. Each event is turned into one
+ASGI message once (the stored payload, never re-serialized) and the same
+object is appended to the send buffer of every client: a ``deque`` and at most
+one waiting future per connection, drained in batches by the connection's
+writer. A client whose buffer holds ``send_buffer`` unsent events is cut off
+(close code 4429) instead of growing memory or slowing anybody else.
+
+Per task the hub delivers ids in order, without gaps or duplicates, whatever
+the transport does (see ``_base``): it remembers the last id it delivered,
+fills a gap from the store before going on, drops what it has already
+delivered, and catches every topic up from the store when the transport says
+it may have lost events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from autotuner.events._base import ALL_TASKS, Transport
+from autotuner.store import Store, StoredEvent
+
+log = logging.getLogger("autotuner.events.hub")
+
+#: Close code for a client that could not keep up; it can resume with last_event_id.
+CLOSE_TOO_SLOW = 4429
+#: Events read from the store per query when filling a gap or replaying.
+PAGE = 500
+
+
+class Outgoing:
+    """One message for the wire, shared by every client it goes to."""
+
+    __slots__ = ("id", "message")
+
+    def __init__(self, event_id: int | None, text: str) -> None:
+        self.id = event_id
+        #: The ASGI ``websocket.send`` message, built once per event.
+        self.message = {"type": "websocket.send", "text": text}
+
+    @classmethod
+    def control(cls, body: dict[str, Any]) -> Outgoing:
+        return cls(None, orjson.dumps(body).decode())
+
+
+class Subscriber:
+    """One WebSocket client's view of the hub: its filter and its send buffer.
+
+    The hub appends to ``queue`` and wakes the writer; the writer (one per
+    connection, see ``api/ws.py``) pops, skips ids it already sent and sends.
+    """
+
+    __slots__ = (
+        "task_id",
+        "experiment_pk",
+        "limit",
+        "queue",
+        "waiter",
+        "closed",
+        "close_code",
+        "close_reason",
+        "last_id",
+        "attached",
+        "_loop",
+    )
+
+    def __init__(
+        self, task_id: int | None, experiment_pk: int | None = None, *, limit: int = 1024
+    ) -> None:
+        #: ``None`` for the all-tasks topic.
+        self.task_id = task_id
+        self.experiment_pk = experiment_pk
+        self.limit = limit
+        self.queue: deque[Outgoing] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        #: The newest event id handed to the client (or the point it starts after).
+        self.last_id = 0
+        self.attached = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def push(self, item: Outgoing) -> bool:
+        """Queue ``item``; False (and the subscriber closed) when the buffer is full."""
+        if self.closed:
+            return False
+        if len(self.queue) >= self.limit:
+            self.overflow()
+            return False
+        self.queue.append(item)
+        self._wake()
+        return True
+
+    def overflow(self) -> None:
+        if self.task_id is None:
+            reason = "send buffer overflow: too slow; reconnect and refetch the task list"
+        else:
+            reason = f"send buffer overflow: too slow; resume with last_event_id={self.last_id}"
+        self.close(CLOSE_TOO_SLOW, reason)
+
+    def close(self, code: int | None = None, reason: str = "") -> None:
+        """Stop delivering: drop what is buffered and wake the writer so it can close."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self.close_reason = reason
+        self.queue.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Return when something is queued or the subscriber is closed."""
+        if self.queue or self.closed:
+            return
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        waiter = self._loop.create_future()
+        self.waiter = waiter
+        try:
+            await waiter
+        finally:
+            if self.waiter is waiter:
+                self.waiter = None
+
+    def describe(self) -> str:
+        if self.task_id is None:
+            return "all tasks"
+        if self.experiment_pk is not None:
+            return f"experiment {self.experiment_pk} of task {self.task_id}"
+        return f"task {self.task_id}"
+
+
+@dataclass
+class Replay:
+    """What a (re)connecting client is owed: events after its ``last_event_id``."""
+
+    newest: int
+    count: int = 0
+    resync_reason: str | None = None
+    _after: int = 0
+    _task_id: int = 0
+    _events: list[StoredEvent] | None = None
+    _store: Store | None = field(default=None, repr=False)
+
+    async def pages(self) -> AsyncIterator[list[StoredEvent]]:
+        """The replayed events, oldest first, in pages (ids up to ``newest``)."""
+        if self._events is not None:
+            if self._events:
+                yield self._events
+            return
+        if self.count == 0 or self._store is None:
+            return
+        after = self._after
+        while after < self.newest:
+            page = await self._store.read_events(
+                self._task_id, after=after, limit=min(PAGE, self.newest - after)
+            )
+            page = [e for e in page if e.id <= self.newest]
+            if not page:
+                return
+            yield page
+            after = page[-1].id
+
+
+class _Topic:
+    __slots__ = (
+        "task_id",
+        "subs",
+        "by_experiment",
+        "count",
+        "last_id",
+        "pending",
+        "catchup",
+        "ready",
+        "filler",
+        "swept_id",
+    )
+
+    def __init__(self, task_id: int) -> None:
+        self.task_id = task_id
+        self.subs: set[Subscriber] = set()
+        self.by_experiment: dict[int, set[Subscriber]] = {}
+        self.count = 0
+        self.last_id = 0
+        # None: live. A list: events held back while the topic starts or fills a gap.
+        self.pending: list[StoredEvent] | None = []
+        self.catchup = False
+        self.ready: asyncio.Task[None] | None = None
+        self.filler: asyncio.Task[None] | None = None
+        self.swept_id = -1
+
+
+def _by_id(event: StoredEvent) -> int:
+    return event.id
+
+
+class FanoutHub:
+    """This process's fan-out of events to its WebSocket clients (see module doc)."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        *,
+        send_buffer: int = 1024,
+        replay_cap: int = 10_000,
+        sweep_interval: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self.send_buffer = send_buffer
+        self.replay_cap = replay_cap
+        self.sweep_interval = sweep_interval
+        self._topics: dict[int, _Topic] = {}
+        self._all: set[Subscriber] = set()
+        self._all_ready: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closed = False
+        self.connections = 0
+        self.deliveries = 0
+        self.events_received = 0
+        transport.bind(self)
+
+    # ------------------------------------------------------------ clients
+
+    def new_subscriber(self, task_id: int | None, experiment_pk: int | None = None) -> Subscriber:
+        return Subscriber(task_id, experiment_pk, limit=self.send_buffer)
+
+    async def subscribe(self, sub: Subscriber) -> None:
+        """Attach ``sub``; from return on, every event of its topic newer than the
+        topic's last delivered id reaches its buffer, in order."""
+        if self._closed:
+            raise RuntimeError("the event hub is closed")
+        sub._loop = asyncio.get_running_loop()
+        sub.attached = True
+        self.connections += 1
+        if sub.task_id is None:
+            self._all.add(sub)
+            if self._all_ready is None:
+                self._all_ready = self._spawn(self._transport.subscribe(ALL_TASKS))
+            try:
+                await asyncio.shield(self._all_ready)
+            except Exception:
+                self._all_ready = None
+                raise
+            log.info(
+                "[EventBroadcaster] Subscribed to all tasks (total subscribers: %d)", len(self._all)
+            )
+            return
+        topic = self._topics.get(sub.task_id)
+        if topic is None:
+            topic = self._topics[sub.task_id] = _Topic(sub.task_id)
+            topic.ready = self._spawn(self._start_topic(topic))
+            if self._transport.needs_sweep and self._sweeper is None:
+                self._sweeper = self._spawn(self._sweep())
+        if sub.experiment_pk is None:
+            topic.subs.add(sub)
+        else:
+            topic.by_experiment.setdefault(sub.experiment_pk, set()).add(sub)
+        topic.count += 1
+        assert topic.ready is not None
+        await asyncio.shield(topic.ready)
+        await self._transport.change_subscribers(sub.task_id, +1, topic.count)
+        log.info(
+            "[EventBroadcaster] Subscribed to %s (total subscribers: %d)",
+            sub.describe(),
+            topic.count,
+        )
+
+    async def unsubscribe(self, sub: Subscriber) -> None:
+        """Detach ``sub`` (idempotent); the last client of a topic ends its subscription."""
+        self._detach(sub)
+
+    def _detach(self, sub: Subscriber) -> None:
+        if not sub.attached:
+            return
+        sub.attached = False
+        self.connections -= 1
+        if sub.task_id is None:
+            self._all.discard(sub)
+            remaining = len(self._all)
+            if not remaining and not self._closed:
+                self._all_ready = None
+                self._spawn(self._transport.unsubscribe(ALL_TASKS))
+            log.info("[EventBroadcaster] Unsubscribed from all tasks (remaining: %d)", remaining)
+            return
+        topic = self._topics.get(sub.task_id)
+        if topic is None:
+            return
+        if sub.experiment_pk is None:
+            topic.subs.discard(sub)
+        else:
+            group = topic.by_experiment.get(sub.experiment_pk)
+            if group is not None:
+                group.discard(sub)
+                if not group:
+                    del topic.by_experiment[sub.experiment_pk]
+        topic.count -= 1
+        if topic.count <= 0:
+            del self._topics[sub.task_id]
+            if topic.filler is not None:
+                topic.filler.cancel()
+            if not self._closed:
+                self._spawn(self._transport.unsubscribe(sub.task_id))
+        if not self._closed:
+            self._spawn(self._transport.change_subscribers(sub.task_id, -1, max(topic.count, 0)))
+        log.info(
+            "[EventBroadcaster] Unsubscribed from %s (remaining: %d)",
+            sub.describe(),
+            max(topic.count, 0),
+        )
+
+    def local_count(self, task_id: int) -> int:
+        topic = self._topics.get(task_id)
+        return topic.count if topic is not None else 0
+
+    @property
+    def topics(self) -> int:
+        return len(self._topics) + (1 if self._all else 0)
+
+    async def replay(self, sub: Subscriber, last_event_id: int | None) -> Replay:
+        """What ``sub`` (already subscribed) is owed; sets ``sub.last_id`` to where
+        live delivery takes over, so nothing is sent twice or skipped."""
+        assert sub.task_id is not None
+        newest = await self._store.last_event_id(sub.task_id)
+        if newest is None:
+            raise LookupError(f"task {sub.task_id} not found")
+        sub.last_id = newest
+        if last_event_id is None or last_event_id == newest:
+            return Replay(newest)
+        if last_event_id > newest:
+            return Replay(
+                newest,
+                resync_reason=f"last_event_id {last_event_id} is ahead of the newest event "
+                f"{newest} of task {sub.task_id} (was the database reset?); refetch",
+            )
+        if sub.experiment_pk is None:
+            if newest - last_event_id > self.replay_cap:
+                return Replay(newest, resync_reason=self._too_far(newest - last_event_id))
+            return Replay(
+                newest,
+                count=newest - last_event_id,
+                _after=last_event_id,
+                _task_id=sub.task_id,
+                _store=self._store,
+            )
+        events: list[StoredEvent] = []
+        after = last_event_id
+        while after < newest:
+            page = await self._store.read_events(
+                sub.task_id, after=after, limit=PAGE, experiment_pk=sub.experiment_pk
+            )
+            events.extend(e for e in page if e.id <= newest)
+            if len(events) > self.replay_cap:
+                return Replay(newest, resync_reason=self._too_far(len(events)))
+            if len(page) < PAGE:
+                break
+            after = page[-1].id
+        return Replay(newest, count=len(events), _events=events)
+
+    def _too_far(self, missed: int) -> str:
+        return (
+            f"{missed} events missed, more than the {self.replay_cap} a reconnect replays; "
+            "refetch and continue live"
+        )
+
+    # ------------------------------------------------------- from the transport
+
+    def deliver_task(self, event: StoredEvent) -> None:
+        topic = self._topics.get(event.task_id)
+        if topic is None:
+            return
+        self.events_received += 1
+        if topic.pending is not None:
+            topic.pending.append(event)
+            return
+        last = topic.last_id
+        if event.id == last + 1:
+            topic.last_id = event.id
+            self._fanout(topic, event)
+        elif event.id > last:
+            # A gap: an earlier event is late or lost. Fill it from the store first.
+            topic.pending = [event]
+            self._fill_soon(topic)
+
+    def deliver_all(self, event: StoredEvent) -> None:
+        subs = self._all
+        if subs:
+            self._push_all(subs, Outgoing(event.id, event.payload.decode()))
+
+    def resync(self) -> None:
+        for topic in self._topics.values():
+            if topic.ready is None or not topic.ready.done():
+                continue  # still starting: it reads the newest id after subscribing
+            topic.catchup = True
+            if topic.pending is None:
+                topic.pending = []
+            self._fill_soon(topic)
+        if self._all:
+            note = Outgoing.control(
+                {
+                    "type": "resync_required",
+                    "task_id": None,
+                    "last_event_id": None,
+                    "reason": "the event transport reconnected; events may have been "
+                    "missed: refetch the task list",
+                }
+            )
+            self._push_all(self._all, note)
+
+    # ---------------------------------------------------------------- fan-out
+
+    def _fanout(self, topic: _Topic, event: StoredEvent) -> None:
+        item = Outgoing(event.id, event.payload.decode())
+        n = self._push_all(topic.subs, item) if topic.subs else 0
+        if topic.by_experiment and event.experiment_pk is not None:
+            group = topic.by_experiment.get(event.experiment_pk)
+            if group:
+                n += self._push_all(group, item)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "[EventBroadcaster] Broadcast %s id=%d to task %d (%d subscribers)",
+                event.type,
+                event.id,
+                event.task_id,
+                n,
+            )
+
+    def _push_all(self, subs: Iterable[Subscriber], item: Outgoing) -> int:
+        slow: list[Subscriber] | None = None
+        n = 0
+        for sub in subs:
+            queue = sub.queue
+            if len(queue) >= sub.limit:
+                if slow is None:
+                    slow = []
+                slow.append(sub)
+                continue
+            queue.append(item)
+            n += 1
+            waiter = sub.waiter
+            if waiter is not None:
+                sub.waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+        self.deliveries += n
+        if slow:
+            for sub in slow:
+                log.warning(
+                    "[EventBroadcaster] Client of %s too slow (%d events unsent): closing "
+                    "with %d, resume after id %d",
+                    sub.describe(),
+                    len(sub.queue),
+                    CLOSE_TOO_SLOW,
+                    sub.last_id,
+                )
+                sub.overflow()
+                self._detach(sub)
+        return n
+
+    # ------------------------------------------------------- ordering repair
+
+    async def _start_topic(self, topic: _Topic) -> None:
+        # Subscribe first, then read the newest id: every later event is then
+        # either delivered by the transport or found by a gap fill.
+        try:
+            await self._transport.subscribe(topic.task_id)
+            newest = await self._store.last_event_id(topic.task_id)
+        except BaseException:
+            if self._topics.get(topic.task_id) is topic:
+                del self._topics[topic.task_id]
+            raise
+        topic.last_id = newest or 0
+        topic.swept_id = topic.last_id
+        if topic.pending:
+            self._fill_soon(topic)
+        else:
+            topic.pending = None
+
+    def _fill_soon(self, topic: _Topic) -> None:
+        if topic.filler is None or topic.filler.done():
+            topic.filler = self._spawn(self._fill(topic))
+
+    def _apply_pending(self, topic: _Topic) -> None:
+        pending = topic.pending
+        if not pending:
+            return
+        pending.sort(key=_by_id)
+        keep: list[StoredEvent] = []
+        for event in pending:
+            if event.id <= topic.last_id:
+                continue
+            if not keep and event.id == topic.last_id + 1:
+                topic.last_id = event.id
+                self._fanout(topic, event)
+            else:
+                keep.append(event)
+        topic.pending = keep
+
+    async def _fill(self, topic: _Topic) -> None:
+        delay = 0.05
+        empty_reads = 0
+        while self._topics.get(topic.task_id) is topic:
+            self._apply_pending(topic)
+            if not topic.pending and not topic.catchup:
+                topic.pending = None
+                return
+            topic.catchup = False
+            try:
+                events = await self._store.read_events(
+                    topic.task_id, after=topic.last_id, limit=PAGE
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "[EventBroadcaster] Cannot read task %d's events to fill a gap (%s); retrying",
+                    topic.task_id,
+                    exc,
+                )
+                topic.catchup = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.05
+            if self._topics.get(topic.task_id) is not topic:
+                return
+            for event in events:
+                if event.id == topic.last_id + 1:
+                    topic.last_id = event.id
+                    self._fanout(topic, event)
+            if len(events) == PAGE:
+                topic.catchup = True
+            elif not events and topic.pending:
+                # A newer id was announced but the store does not show it (yet):
+                # wait a little; give up on ids the store never shows (task deleted).
+                empty_reads += 1
+                if empty_reads > 50:
+                    skipped = topic.pending[-1].id
+                    log.warning(
+                        "[EventBroadcaster] Task %d: ids up to %d never appeared in the "
+                        "store; skipping",
+                        topic.task_id,
+                        skipped,
+                    )
+                    topic.last_id = max(topic.last_id, skipped)
+                    topic.pending = []
+                else:
+                    await asyncio.sleep(0.02)
+            else:
+                empty_reads = 0
+
+    async def _sweep(self) -> None:
+        """Catch up topics whose transport went quiet while the store moved on."""
+        try:
+            while self._topics and not self._closed:
+                await asyncio.sleep(self.sweep_interval)
+                for topic in list(self._topics.values()):
+                    if topic.pending is not None or topic.last_id != topic.swept_id:
+                        topic.swept_id = topic.last_id
+                        continue
+                    try:
+                        newest = await self._store.last_event_id(topic.task_id)
+                    except Exception as exc:
+                        log.debug(
+                            "[EventBroadcaster] sweep of task %d failed: %s", topic.task_id, exc
+                        )
+                        continue
+                    if (
+                        newest
+                        and newest > topic.last_id
+                        and topic.pending is None
+                        and self._topics.get(topic.task_id) is topic
+                    ):
+                        log.info(
+                            "[EventBroadcaster] Task %d: events up to %d missed by the "
+                            "transport; catching up from the store",
+                            topic.task_id,
+                            newest,
+                        )
+                        topic.catchup = True
+                        topic.pending = []
+                        self._fill_soon(topic)
+                    topic.swept_id = topic.last_id
+        finally:
+            self._sweeper = None
+
+    # ------------------------------------------------------------------ life
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "[EventBroadcaster] background task failed: %r", task.exception(), exc_info=False
+            )
+
+    async def close(self) -> None:
+        """Close every client (1001) and stop background work."""
+        self._closed = True
+        for topic in list(self._topics.values()):
+            for sub in [*topic.subs, *(s for g in topic.by_experiment.values() for s in g)]:
+                sub.close(1001, "server shutting down; reconnect with last_event_id")
+        for sub in list(self._all):
+            sub.close(1001, "server shutting down")
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+class RateLimitedLog:
+    """INFO at most once per ``interval`` per key, DEBUG otherwise: greppable, cheap at scale."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 1.0) -> None:
+        self._log = logger
+        self._interval = interval
+        self._last: dict[Any, tuple[float, int]] = {}
+
+    def __call__(self, key: Any, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        last, skipped = self._last.get(key, (0.0, 0))
+        if now - last >= self._interval:
+            if skipped:
+                msg += f" (+{skipped} more since the last line)"
+            self._log.info(msg, *args)
+            self._last[key] = (now, 0)
+            if len(self._last) > 10_000:
+                self._last.clear()
+        else:
+            self._last[key] = (last, skipped + 1)
+            if self._log.isEnabledFor(logging.DEBUG):
+                self._log.debug(msg, *args)

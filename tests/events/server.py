@@ -1,0 +1,100 @@
+"""A minimal real server for the event-pipeline tests: Store + EventBus + the ws router.
+
+Run as ``python -m tests.events.server --port P --database-url URL [--redis-url URL
+--namespace NS] [--send-buffer N]``. It also mounts ``POST /test/publish`` (test
+only, never in the product app) so a test can publish inside the server process,
+as the embedded mode's runner does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from autotuner.api import ws
+from autotuner.config import Settings
+from autotuner.domain import EventType, create_event
+from autotuner.events import create_event_bus
+from autotuner.store import Store
+
+
+def build_app(settings: Settings, *, namespace: str | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.resolved_database_url)
+        await store.init()
+        bus = create_event_bus(settings, store, namespace=namespace)
+        await bus.start()
+        app.state.settings = settings
+        app.state.store = store
+        app.state.bus = bus
+        try:
+            yield
+        finally:
+            await bus.close()
+            await store.close()
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(ws.router)
+
+    @app.post("/test/publish")
+    async def publish(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        bus = request.app.state.bus
+        last = 0
+        for _ in range(int(body.get("count", 1))):
+            stored = await bus.publish(
+                create_event(
+                    EventType(body.get("type", "task_progress")),
+                    int(body["task_id"]),
+                    message=body.get("message", ""),
+                    data=body.get("data") or {},
+                )
+            )
+            last = stored.id
+        return {"last_id": last}
+
+    @app.get("/test/stats")
+    async def stats(request: Request) -> dict[str, Any]:
+        return request.app.state.bus.stats()
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--redis-url")
+    parser.add_argument("--namespace")
+    parser.add_argument("--send-buffer", type=int, default=1024)
+    parser.add_argument("--ws", default="websockets-sansio")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args()
+    logging.basicConfig(level=args.log_level, format="%(name)s %(levelname)s %(message)s")
+    settings = Settings(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        ws_send_buffer=args.send_buffer,
+    )
+    uvicorn.run(
+        build_app(settings, namespace=args.namespace),
+        host="127.0.0.1",
+        port=args.port,
+        ws=args.ws,
+        ws_per_message_deflate=False,
+        log_config=None,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
+
+
+if __name__ == "__main__":
+    main()
