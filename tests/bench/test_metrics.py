@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from autotuner.bench import RequestResult, run_metrics, summarize
+from autotuner.bench.metrics import percentile
+
+
+def _ok(ttft: float, e2el: float, out: int, prompt: int = 10) -> RequestResult:
+    step = (e2el - ttft) / (out - 1)
+    return RequestResult(
+        success=True,
+        prompt_tokens=prompt,
+        output_tokens=out,
+        ttft=ttft,
+        e2el=e2el,
+        itls=[step] * (out - 1),
+    )
+
+
+def test_percentile_interpolates_like_numpy() -> None:
+    values = [1.0, 2.0, 3.0, 4.0]
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 90) == pytest.approx(3.7)
+    assert percentile([5.0], 99) == 5.0
+
+
+def test_run_metrics_follow_vllm_bench_definitions() -> None:
+    results = [
+        _ok(0.1, 1.1, 11),  # tpot 0.1 s
+        _ok(0.3, 0.7, 5),  # tpot 0.1 s
+        RequestResult(success=False, error="HTTP 500: boom", prompt_tokens=10),
+    ]
+    m = run_metrics(results, duration=2.0, goodput_ms={"ttft": 200})
+    assert (m["completed"], m["failed"], m["total_requests"]) == (2, 1, 3)
+    assert m["error_rate"] == pytest.approx(1 / 3)
+    assert m["total_input_tokens"] == 20 and m["total_output_tokens"] == 16
+    assert m["request_throughput"] == 1.0
+    assert m["output_throughput"] == 8.0
+    assert m["total_token_throughput"] == 18.0
+    assert m["request_goodput"] == 0.5  # only the first request has TTFT <= 200 ms
+    assert m["mean_ttft_ms"] == pytest.approx(200)
+    assert m["median_ttft_ms"] == pytest.approx(200)
+    assert m["std_ttft_ms"] == pytest.approx(100)
+    assert m["mean_tpot_ms"] == pytest.approx(100)
+    assert m["mean_itl_ms"] == pytest.approx(100)
+    assert m["mean_e2el_ms"] == pytest.approx(900)
+    assert m["p99_e2el_ms"] == pytest.approx(700 + 400 * 0.99)
+    for name in ("ttft", "tpot", "itl", "e2el"):
+        ps = [m[f"p{p}_{name}_ms"] for p in (50, 90, 95, 99)]
+        assert ps == sorted(ps)
+
+
+def test_single_token_requests_have_no_tpot_and_empty_runs_have_no_latency() -> None:
+    m = run_metrics([RequestResult(success=True, output_tokens=1, ttft=0.1, e2el=0.1)], 1.0)
+    assert m["mean_tpot_ms"] is None and m["request_goodput"] is None
+    empty = run_metrics([RequestResult(error="x")], 1.0)
+    assert empty["completed"] == 0 and empty["error_rate"] == 1.0
+    assert empty["mean_e2el_ms"] is None
+
+
+def test_summary_totals_counts_and_averages_the_rest() -> None:
+    a = {"scenario": "D(1,1)", "concurrency": 1, **run_metrics([_ok(0.1, 1.1, 11)], 2.0)}
+    b = {"scenario": "D(1,1)", "concurrency": 4, **run_metrics([_ok(0.3, 1.3, 11)] * 3, 1.0)}
+    b["errors"] = []
+    s = summarize([a, b])
+    assert s["completed"] == 4 and s["total_output_tokens"] == 44 and s["duration"] == 3.0
+    assert s["num_runs"] == 2
+    assert s["mean_ttft_ms"] == pytest.approx(200)
+    assert s["output_throughput"] == pytest.approx((5.5 + 33) / 2)
+    assert "scenario" not in s and "concurrency" not in s and "errors" not in s

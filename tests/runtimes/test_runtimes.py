@@ -1,0 +1,175 @@
+"""Runtimes start real engine processes and never leave one behind."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from autotuner.runtimes import (
+    DeploymentError,
+    DeployRequest,
+    LocalRuntime,
+    ProcessDeployment,
+    SimRuntime,
+    UnknownEngineError,
+    UnsupportedDeploymentModeError,
+    get_runtime,
+    parameter_args,
+    render_command,
+)
+
+
+def _request(tmp_path: Path, **parameters: object) -> DeployRequest:
+    return DeployRequest(
+        task_name="rt test",
+        experiment_id=3,
+        base_runtime="sglang",
+        model="sim-rt-1B",
+        parameters=dict(parameters),
+        log_dir=tmp_path / "logs",
+        timeout=20,
+    )
+
+
+def _children() -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def test_sim_deploy_serves_and_stop_leaves_no_process(tmp_path: Path) -> None:
+    request = _request(tmp_path, **{"max-running-requests": 4, "enable-chunked-prefill": True})
+    deployment = await SimRuntime().deploy(request)
+    assert isinstance(deployment, ProcessDeployment)
+    assert deployment.model_name == "sim-rt-1B"
+    assert deployment.command[1:3] == ["-m", "autotuner.sim"]
+    assert deployment.command[-3:] == ["--max-running-requests", "4", "--enable-chunked-prefill"]
+    async with httpx.AsyncClient() as client:
+        info = (await client.get(deployment.base_url + "/sim/info")).json()
+    assert info["config"]["max_num_seqs"] == 4
+    assert deployment.log_path is not None and deployment.log_path.exists()
+    assert "autotuner simulator" in deployment.log_path.read_text()
+    pid = deployment.pid
+    await deployment.stop()
+    await deployment.stop()  # idempotent
+    assert not _alive(pid)
+    assert pid not in [p.pid for p in _children()]
+
+
+async def test_out_of_memory_raises_deployment_error_with_log_tail(tmp_path: Path) -> None:
+    before = {p.pid for p in _children()}
+    with pytest.raises(DeploymentError, match="out of memory") as info:
+        await SimRuntime().deploy(_request(tmp_path, **{"gpu-memory-utilization": 0.97}))
+    assert "CUDA out of memory" in info.value.log_tail
+    assert {p.pid for p in _children()} <= before
+
+
+async def test_cancelled_deploy_tears_the_process_down(tmp_path: Path) -> None:
+    before = {p.pid for p in _children()}
+    # The simulated model load keeps the engine unhealthy for 30 s.
+    task = asyncio.create_task(SimRuntime().deploy(_request(tmp_path, **{"sim-load-time": 30})))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        started = [p for p in _children() if p.pid not in before]
+        if started:
+            break
+    assert started, "the engine process never started"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not any(_alive(p.pid) for p in started)
+
+
+async def test_health_timeout_raises_and_tears_down(tmp_path: Path) -> None:
+    before = {p.pid for p in _children()}
+    request = _request(tmp_path, **{"sim-load-time": 30})
+    request.timeout = 0.5
+    with pytest.raises(DeploymentError, match="did not become healthy within 0.5s"):
+        await SimRuntime().deploy(request)
+    assert {p.pid for p in _children()} <= before
+
+
+_STUBBORN = """
+import http.server, signal, subprocess, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b'{"data": []}')
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+async def test_stop_kills_a_process_group_that_ignores_sigterm(tmp_path: Path) -> None:
+    script = tmp_path / "stubborn.py"
+    script.write_text(_STUBBORN)
+    request = _request(tmp_path)
+    request.extra = {"command": f"{{python}} {script} {{port}}", "health_path": "/"}
+    deployment = await LocalRuntime("vllm").deploy(request)
+    family = [deployment.pid, *(p.pid for p in psutil.Process(deployment.pid).children())]
+    assert len(family) == 2
+    await deployment.stop(grace=0.5)
+    assert not any(_alive(pid) for pid in family)
+
+
+async def test_local_runtime_with_a_custom_template_discovers_the_model(tmp_path: Path) -> None:
+    request = _request(tmp_path)
+    request.extra = {
+        "command": "{python} -m autotuner.sim --model {model} --served-model-name served "
+        "--host {host} --port {port}"
+    }
+    deployment = await LocalRuntime("sglang").deploy(request)
+    try:
+        assert deployment.model_name == "served"
+        assert deployment.command[0] == sys.executable
+    finally:
+        await deployment.stop()
+
+
+def test_presets_render_copy_pasteable_commands(tmp_path: Path) -> None:
+    request = _request(tmp_path, **{"tp-size": 2, "enable-mixed-chunk": False, "x y": "a b"})
+    vllm = LocalRuntime("vllm").build_command(request, "127.0.0.1", 8000)
+    assert vllm[:3] == ["vllm", "serve", "sim-rt-1B"]
+    assert render_command(vllm).endswith("--tp-size 2 '--x y' 'a b'")
+    sglang = LocalRuntime("sglang").build_command(request, "0.0.0.0", 9)
+    assert sglang[1:5] == ["-m", "sglang.launch_server", "--model-path", "sim-rt-1B"]
+    llama = LocalRuntime("llama_cpp").build_command(request, "127.0.0.1", 9)
+    assert llama[1:3] == ["-m", "llama_cpp.server"]
+    assert llama[-4:] == ["--enable-mixed-chunk", "false", "--x y", "a b"]
+
+
+def test_parameter_args() -> None:
+    assert parameter_args({"a": 1, "b": True, "c": False, "--d": 0.5, "e": None}) == [
+        "--a",
+        "1",
+        "--b",
+        "--d",
+        "0.5",
+    ]
+
+
+def test_get_runtime() -> None:
+    assert isinstance(get_runtime("sim", "vllm"), SimRuntime)
+    local = get_runtime("local", "llama.cpp")
+    assert isinstance(local, LocalRuntime) and local.preset.name == "llama.cpp"
+    for mode in ("docker", "ome"):
+        with pytest.raises(UnsupportedDeploymentModeError, match="use 'sim'") as info:
+            get_runtime(mode, "sglang")
+        assert isinstance(info.value, ValueError)
+    with pytest.raises(UnknownEngineError, match="vllm"):
+        get_runtime("local", "tgi")
