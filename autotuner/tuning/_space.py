@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,3 +48,15 @@ class SearchSpace:
 
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
+
+
+def sample_indices(rng: random.Random, size: int, k: int) -> list[int]:
+    """``k`` distinct grid indices in ``[0, size)``, without materialising the grid."""
+    k = min(k, size)
+    if size <= sys.maxsize:
+        return rng.sample(range(size), k)
+    # Beyond ssize_t, range() has no len(); collisions are then vanishingly rare.
+    chosen: dict[int, None] = {}
+    while len(chosen) < k:
+        chosen[rng.randrange(size)] = None
+    return list(chosen)

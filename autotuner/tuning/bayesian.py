@@ -22,6 +22,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from autotuner.tuning._base import Direction, Params
+from autotuner.tuning._space import sample_indices
 from autotuner.tuning.grid import _Tracked
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,7 @@ class BayesianStrategy(_Tracked):
         return {name: params[name] for name in self.space.names}
 
     def _untried(self) -> Params | None:
-        size = self.space.size
-        for index in self._rng.sample(range(size), min(size, 10_000)):
+        for index in sample_indices(self._rng, self.space.size, 10_000):
             params = self.space.point(index)
             if not self._seen(params):
                 return params

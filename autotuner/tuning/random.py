@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autotuner.tuning._base import Direction, Params
+from autotuner.tuning._space import sample_indices
 from autotuner.tuning.grid import _Tracked
 
 
@@ -29,8 +30,8 @@ class RandomStrategy(_Tracked):
     ) -> None:
         super().__init__(parameters, max_iterations, direction)
         self.seed = seed
-        # sample() over a range never materialises the grid, however large.
-        self._plan = _random.Random(seed).sample(range(self.space.size), self.total)
+        # Indices, not points: the grid is never materialised, however large.
+        self._plan = sample_indices(_random.Random(seed), self.space.size, self.total)
         self._cursor = 0
 
     def suggest(self) -> Params | None:
@@ -43,7 +44,7 @@ class RandomStrategy(_Tracked):
                 return self._take(params)
         # Restored experiments outside the plan: fall back to any untried point.
         rng = _random.Random(self.seed + 1)
-        for index in rng.sample(range(self.space.size), min(self.space.size, 10_000)):
+        for index in sample_indices(rng, self.space.size, 10_000):
             params = self.space.point(index)
             if not self._seen(params):
                 return self._take(params)
