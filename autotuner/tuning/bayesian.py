@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
 from autotuner.tuning._base import Direction, Params
@@ -46,7 +46,7 @@ class BayesianStrategy(_Tracked):
         super().__init__(parameters, max_iterations, direction)
         self.seed = seed
         self._rng = random.Random(seed)
-        self._distributions = {
+        self._distributions: dict[str, BaseDistribution] = {
             name: CategoricalDistribution(values)
             for name, values in zip(self.space.names, self.space.values, strict=True)
         }
@@ -76,12 +76,12 @@ class BayesianStrategy(_Tracked):
                 self.study.tell(trial, known)
             else:
                 self.study.tell(trial, state=TrialState.FAIL)
-        params = self._untried()
-        if params is None:
+        fallback = self._untried()
+        if fallback is None:
             return None
-        self.study.enqueue_trial(params)
+        self.study.enqueue_trial(fallback)
         trial = self.study.ask(self._distributions)
-        self._trials[self.space.key(params)] = trial
+        self._trials[self.space.key(fallback)] = trial
         return self._take(self._ordered(trial.params))
 
     def tell(self, params: Params, score: float | None) -> None:

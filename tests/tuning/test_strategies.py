@@ -147,3 +147,14 @@ def test_get_strategy(name: str, cls: type[Strategy]) -> None:
     spec = OptimizationSpec(strategy=name, objective="minimize_ttft", max_iterations=50)
     assert get_strategy(spec, SPACE).direction == "minimize"
     assert get_strategy(spec, SPACE).total == 16
+
+
+def test_bayesian_fallback_enqueues_untried_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    import autotuner.tuning.bayesian as bayesian
+
+    monkeypatch.setattr(bayesian, "_MAX_REASKS", 0)  # TPE never gets a say
+    strategy = BayesianStrategy(SPACE, max_iterations=5, seed=0)
+    seen = _drain(strategy)
+    assert len({_key(p) for p in seen}) == 5
+    assert [t.params for t in strategy.study.trials] == seen
+    assert [t.value for t in strategy.study.trials] == [_throughput(p) for p in seen]
