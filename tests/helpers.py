@@ -53,8 +53,8 @@ class AutotunerProcess:
         args = [sys.executable, "-m", "autotuner.cli", self.command]
         if self.command == "serve":
             args += ["--port", str(self.port)]
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait and self.command == "serve":
             self.wait_ready()
         return self
@@ -107,3 +107,64 @@ def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> 
 def events_of(frames: list[str]) -> list[dict[str, Any]]:
     """The task events (with an id) among received frames."""
     return [m for m in (json.loads(f) for f in frames) if m.get("id") is not None]
+
+
+TERMINAL = ("task_completed", "task_failed", "task_cancelled")
+
+
+class WsCollector:
+    """Reads a WebSocket in a thread until a terminal task event (or ``stop_after`` events)."""
+
+    def __init__(self, url: str, *, stop_after: int | None = None, timeout: float = 120.0):
+        import threading
+
+        self.url = url
+        self.stop_after = stop_after
+        self.timeout = timeout
+        self.frames: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> WsCollector:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        try:
+            with connect(self.url, open_timeout=10, close_timeout=2) as sock:
+                deadline = time.monotonic() + self.timeout
+                while time.monotonic() < deadline:
+                    msg = json.loads(sock.recv(timeout=deadline - time.monotonic()))
+                    self.frames.append(msg)
+                    if msg.get("type") in TERMINAL:
+                        return
+                    if self.stop_after is not None and len(self.events) >= self.stop_after:
+                        return
+        except ConnectionClosed as exc:
+            self.close_code = exc.rcvd.code if exc.rcvd else None
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> WsCollector:
+        self._thread.join(timeout if timeout is not None else self.timeout + 5)
+        if self._thread.is_alive():
+            raise TimeoutError(f"{self.url}: still reading after {self.timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [m for m in self.frames if m.get("id") is not None]
+
+    @property
+    def ids(self) -> list[int]:
+        return [m["id"] for m in self.events]
+
+    @property
+    def types(self) -> list[str]:
+        return [m["type"] for m in self.events]

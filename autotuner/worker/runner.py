@@ -31,7 +31,7 @@ from autotuner.domain import (
 from autotuner.runtimes import DeploymentError, DeployRequest, get_runtime
 from autotuner.runtimes._base import Deployment, Runtime
 from autotuner.store import Store, utcnow
-from autotuner.tuning import get_strategy, is_better, score_metrics
+from autotuner.tuning import get_strategy, is_better, score_experiment
 from autotuner.worker.presence import WorkerPresence
 
 if TYPE_CHECKING:
@@ -231,12 +231,12 @@ class TaskRunner:
                     benchmark=spec.benchmark.model_dump(mode="json"),
                 )
                 result = await self._benchmark(exp, deployment, spec)
-            scored = score_metrics(result.summary, spec.optimization.objective, spec.slo)
+            scored = score_experiment(result.summary, spec.optimization.objective, spec.slo)
             status = ExperimentStatus.FAILED if scored.hard_failed else ExperimentStatus.SUCCESS
             exp = await self.store.update_experiment(
                 exp.id,
                 status=status,
-                metrics=result.to_dict(),
+                metrics={**result.summary, "runs": result.runs},
                 objective_score=None if scored.hard_failed else scored.objective_score,
                 slo_violations=scored.slo_violations,
                 error_message=scored.reason if scored.hard_failed else None,
@@ -337,7 +337,11 @@ class TaskRunner:
         pumping = asyncio.create_task(pump())
         try:
             return await run_benchmark(
-                deployment.base_url, deployment.model_name, spec.benchmark, on_progress=on_progress
+                deployment.base_url,
+                deployment.model_name,
+                spec.benchmark,
+                on_progress=on_progress,
+                slo=spec.slo,
             )
         finally:
             stopping = True
