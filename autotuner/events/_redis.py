@@ -55,6 +55,8 @@ class RedisTransport(Transport):
         self._heartbeat_every = heartbeat
         self._ttl = ttl
         self._process = uuid.uuid4().hex[:12]
+        #: Shown by CLIENT LIST for every connection of this process.
+        self.client_name = f"{namespace}:{self._process}"
         self._all_channel = f"{namespace}:events:tasks".encode()
         self._task_prefix = f"{namespace}:events:task:"
         self._procs_key = f"{namespace}:subs:procs"
@@ -79,7 +81,7 @@ class RedisTransport(Transport):
 
     async def start(self) -> None:
         # The pool connects lazily: a worker that never publishes opens nothing.
-        self._redis = aioredis.Redis.from_url(self._url)
+        self._redis = aioredis.Redis.from_url(self._url, client_name=self.client_name)
         self._lock = asyncio.Lock()
 
     async def close(self) -> None:
