@@ -70,6 +70,9 @@ class RedisTransport(Transport):
         self._confirmed: set[bytes] = set()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._resync_after: set[bytes] | None = None
+        # Resync after a reconnection, or after a first connection that took retries;
+        # a first clean connection has missed nothing.
+        self._may_have_missed = False
         self._local: dict[int, int] = {}
         self._round: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -194,15 +197,16 @@ class RedisTransport(Transport):
             self._sent = set()
             self._confirmed = set()
             wanted = list(self._wanted)
+            resync = self._may_have_missed
             if wanted:
                 await pubsub.subscribe(*wanted)
                 self._sent.update(wanted)
-                self._resync_after = set(wanted)
             else:
                 await pubsub.connect()
-                self._resync_after = None
+            self._resync_after = set(wanted) if resync and wanted else None
             self._pubsub = pubsub
-        if not wanted:
+            self._may_have_missed = True
+        if resync and not wanted:
             self._sink.resync()
 
     async def _drop_pubsub(self) -> None:
@@ -227,6 +231,7 @@ class RedisTransport(Transport):
             except _ERRORS as exc:
                 if self._closing:
                     return
+                self._may_have_missed = True
                 self.reconnects += 1
                 log.warning(
                     "[EventBroadcaster] Redis subscription connection lost (%s); reconnecting "

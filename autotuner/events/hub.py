@@ -406,7 +406,8 @@ class FanoutHub:
     def deliver_all(self, event: StoredEvent) -> None:
         subs = self._all
         if subs:
-            self._push_all(subs, Outgoing(event.id, event.payload.decode()))
+            # No id on the item: ids are per task, and this stream interleaves tasks.
+            self._push_all(subs, Outgoing(None, event.payload.decode()))
 
     def resync(self) -> None:
         for topic in self._topics.values():

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import redis as sync_redis
 
 from autotuner.events import EventBus, MemoryTransport, Transport
 from autotuner.events._redis import RedisTransport
 from autotuner.store import Store
-from tests.events.support import RedisTarget, unique
-
-
-@pytest.fixture
-def redis_target(redis_server_url: str) -> Iterator[RedisTarget]:
-    """A namespace of this test's own on the test Redis; its keys are deleted afterwards."""
-    target = RedisTarget(f"{redis_server_url}/0", unique("autotuner-test"))
-    yield target
-    client = sync_redis.Redis.from_url(target.url)
-    keys = list(client.scan_iter(match=f"{target.namespace}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+from tests.events.support import redis_target  # noqa: F401 - a fixture
 
 
 @pytest.fixture

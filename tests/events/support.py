@@ -11,11 +11,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import redis as sync_redis
 import websockets
 
 from autotuner.domain import TaskSpec
@@ -203,3 +206,15 @@ def rss(pid: int) -> int:
 
 def pg_env_ok() -> bool:
     return os.environ.get("AUTOTUNER_SKIP_PG") != "1"
+
+
+@pytest.fixture
+def redis_target(redis_server_url: str) -> Iterator[RedisTarget]:
+    """A namespace of this test's own on the test Redis; its keys are deleted afterwards."""
+    target = RedisTarget(f"{redis_server_url}/0", unique("autotuner-test"))
+    yield target
+    client = sync_redis.Redis.from_url(target.url)
+    keys = list(client.scan_iter(match=f"{target.namespace}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -1,0 +1,380 @@
+"""The WebSocket protocol against real servers: uvicorn processes, websockets clients.
+
+``embedded``: one server, SQLite, in-process transport, events published inside
+the server. ``distributed``: PostgreSQL and Redis; publishers are separate
+processes where it matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from autotuner.store import Store
+from tests.events.support import (
+    ROOT,
+    Client,
+    RedisTarget,
+    ServerProcess,
+    close_code,
+    new_task,
+    redis_target,  # noqa: F401 - a fixture
+    rss,
+)
+
+StartServers = Callable[..., Awaitable[list[ServerProcess]]]
+
+
+class Deployment:
+    def __init__(self, database_url: str, redis: RedisTarget | None, tmp: Path) -> None:
+        self.database_url = database_url
+        self.redis = redis
+        self.tmp = tmp
+        self.servers: list[ServerProcess] = []
+        self.store = Store(database_url)
+
+    async def start(self, n: int = 1, **kwargs: Any) -> list[ServerProcess]:
+        await self.store.init()
+        new = [
+            ServerProcess(
+                self.database_url,
+                self.tmp / f"server{len(self.servers) + i}.log",
+                redis=self.redis,
+                **kwargs,
+            )
+            for i in range(n)
+        ]
+        self.servers += new
+        await asyncio.gather(*(s.wait_ready() for s in new))
+        return new
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def backends(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, RedisTarget | None]:
+    # Sync on purpose: the session's PostgreSQL fixture cannot start inside a running loop.
+    if request.param == "embedded":
+        return f"sqlite+aiosqlite:///{tmp_path / 'ws.db'}", None
+    return request.getfixturevalue("pg_url"), request.getfixturevalue("redis_target")
+
+
+@pytest.fixture
+async def deployment(
+    backends: tuple[str, RedisTarget | None], tmp_path: Path
+) -> AsyncIterator[Deployment]:
+    dep = Deployment(*backends, tmp_path)
+    yield dep
+    for server in dep.servers:
+        server.stop()
+    await dep.store.close()
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path) -> AsyncIterator[Deployment]:
+    dep = Deployment(f"sqlite+aiosqlite:///{tmp_path / 'ws.db'}", None, tmp_path)
+    yield dep
+    for server in dep.servers:
+        server.stop()
+    await dep.store.close()
+
+
+@pytest.fixture
+async def distributed(
+    tmp_path: Path,
+    pg_url: str,
+    redis_target: RedisTarget,  # noqa: F811 - the fixture
+) -> AsyncIterator[Deployment]:
+    dep = Deployment(pg_url, redis_target, tmp_path)
+    yield dep
+    for server in dep.servers:
+        server.stop()
+    await dep.store.close()
+
+
+async def test_live_events_pings_and_malformed_frames(deployment: Deployment) -> None:
+    (server,) = await deployment.start()
+    task = await new_task(deployment.store)
+    client = await Client.connect(f"{server.ws}/api/ws/tasks/{task}")
+    hello = await client.recv()
+    assert hello == {
+        "type": "connection_established",
+        "task_id": task,
+        "last_event_id": 0,
+        "replayed": 0,
+    }
+    last = await server.publish(task, 5, type="task_progress", data={"progress": 50})
+    events = await client.events_until(last)
+    assert [e["id"] for e in events] == [1, 2, 3, 4, 5]
+    assert events[0]["type"] == "task_progress" and events[0]["data"] == {"progress": 50}
+
+    for frame in ("not json", "[1, 2]", '{"type": "subscribe"}', b"\x00binary"):
+        await client.conn.send(frame)
+        reply = await client.recv()
+        assert reply["type"] == "error" and reply["message"], frame
+    await client.conn.send('{"type": "ping"}')
+    assert await client.recv() == {"type": "pong"}
+    # Still open and live after all that.
+    last = await server.publish(task, 1)
+    await client.events_until(last)
+
+    body = (await server.get(f"/api/ws/tasks/{task}/subscribers")).json()
+    assert body == {"task_id": task, "subscriber_count": 1, "status": "active"}
+    await client.close()
+    for _ in range(100):
+        body = (await server.get(f"/api/ws/tasks/{task}/subscribers")).json()
+        if body["subscriber_count"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert body == {"task_id": task, "subscriber_count": 0, "status": "inactive"}
+
+
+async def test_unknown_ids_and_bad_queries(embedded: Deployment) -> None:
+    (server,) = await embedded.start()
+    task = await new_task(embedded.store)
+    code, reason = await close_code(f"{server.ws}/api/ws/tasks/987654")
+    assert (code, reason) == (4404, "task 987654 not found")
+    code, reason = await close_code(f"{server.ws}/api/ws/experiments/987654")
+    assert (code, reason) == (4404, "experiment 987654 not found")
+    code, reason = await close_code(f"{server.ws}/api/ws/tasks/{task}?last_event_id=abc")
+    assert code == 4400 and "last_event_id" in reason
+    response = await server.get("/api/ws/tasks/987654/subscribers")
+    assert response.status_code == 404 and "not found" in response.json()["detail"]
+
+
+async def test_resume_gets_every_later_event_exactly_once(deployment: Deployment) -> None:
+    (server,) = await deployment.start()
+    task = await new_task(deployment.store)
+    await server.publish(task, 10)
+
+    async def keep_publishing() -> int:
+        last = 0
+        for _ in range(30):
+            last = await server.publish(task, 5)
+            await asyncio.sleep(0.01)
+        return last
+
+    publishing = asyncio.create_task(keep_publishing())
+    first = await Client.connect(f"{server.ws}/api/ws/tasks/{task}?last_event_id=4")
+    hello = await first.recv()
+    assert hello["type"] == "connection_established"
+    assert hello["replayed"] == hello["last_event_id"] - 4
+    while len(first.events()) < 40:
+        await first.recv()
+    await first.close()  # drops off mid-stream
+    seen = first.ids()[-1]
+    second = await Client.connect(f"{server.ws}/api/ws/tasks/{task}?last_event_id={seen}")
+    assert (await second.recv())["type"] == "connection_established"
+    last = await publishing
+    await second.events_until(last)
+    assert first.ids() + second.ids() == list(range(5, last + 1))
+    await second.close()
+
+
+async def test_stale_client_ahead_of_the_log_is_told_to_resync(embedded: Deployment) -> None:
+    (server,) = await embedded.start()
+    task = await new_task(embedded.store)
+    await server.publish(task, 3)
+    client = await Client.connect(f"{server.ws}/api/ws/tasks/{task}?last_event_id=500")
+    hello = await client.recv()
+    assert hello == {
+        "type": "connection_established",
+        "task_id": task,
+        "last_event_id": 3,
+        "replayed": 0,
+    }
+    resync = await client.recv()
+    assert resync["type"] == "resync_required"
+    assert (resync["task_id"], resync["last_event_id"]) == (task, 3) and resync["reason"]
+    last = await server.publish(task, 2)
+    await client.events_until(last)
+    assert client.ids() == [4, 5]  # live from the newest id on
+    await client.close()
+
+
+async def test_experiment_socket_filters_and_resumes_by_task_ids(embedded: Deployment) -> None:
+    (server,) = await embedded.start()
+    store = embedded.store
+    task = await new_task(store)
+    mine = (await store.create_experiment(task, 1, {"a": 1})).id
+    other = (await store.create_experiment(task, 2, {"a": 2})).id
+
+    async def publish(kind: str, pk: int | None) -> int:
+        data = {"experiment": {"id": pk}} if pk is not None else {}
+        return await server.publish(task, 1, type=kind, data=data)
+
+    client = await Client.connect(f"{server.ws}/api/ws/experiments/{mine}")
+    hello = await client.recv()
+    assert hello == {
+        "type": "connection_established",
+        "task_id": task,
+        "experiment_id": mine,
+        "last_event_id": 0,
+        "replayed": 0,
+    }
+    await publish("task_started", None)
+    await publish("experiment_started", mine)
+    await publish("experiment_started", other)
+    await publish("benchmark_progress", mine)
+    last = await publish("experiment_completed", mine)
+    await client.events_until(last)
+    assert [(e["id"], e["type"]) for e in client.events()] == [
+        (2, "experiment_started"),
+        (4, "benchmark_progress"),
+        (5, "experiment_completed"),
+    ]
+    await client.close()
+    resumed = await Client.connect(f"{server.ws}/api/ws/experiments/{mine}?last_event_id=2")
+    assert (await resumed.recv())["replayed"] == 2
+    await resumed.events_until(5)
+    assert resumed.ids() == [4, 5]
+    await resumed.close()
+
+
+async def test_all_tasks_socket_gets_task_level_events_of_every_task(
+    deployment: Deployment,
+) -> None:
+    (server,) = await deployment.start()
+    one, two = await new_task(deployment.store), await new_task(deployment.store)
+    client = await Client.connect(f"{server.ws}/api/ws/tasks")
+    hello = await client.recv()
+    assert hello["type"] == "connection_established" and hello["task_id"] is None
+    await server.publish(one, 1, type="task_started")
+    await server.publish(one, 1, type="experiment_started")
+    await server.publish(two, 1, type="task_started")
+    await server.publish(one, 1, type="task_completed")
+    for _ in range(3):
+        await client.recv()
+    got = [(m["task_id"], m["type"]) for m in client.events()]
+    assert got == [(one, "task_started"), (two, "task_started"), (one, "task_completed")]
+    await client.close()
+
+
+async def test_slow_client_is_cut_off_resumably_and_others_are_unaffected(
+    embedded: Deployment,
+) -> None:
+    (server,) = await embedded.start(send_buffer=16)
+    task = await new_task(embedded.store)
+    # The slow client reads nothing: a small receive buffer, one queued frame at most.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    sock.setblocking(False)
+    slow = await websockets.connect(
+        f"{server.ws}/api/ws/tasks/{task}", sock=sock, max_queue=1, compression=None
+    )
+    fast = await Client.connect(f"{server.ws}/api/ws/tasks/{task}")
+    await fast.recv()
+    rss_before = rss(server.proc.pid)
+    reading = asyncio.create_task(fast.events_until(2000, within=60))
+    blob = "x" * 8000
+    total = 0
+    for _ in range(20):  # 2,000 events of ~8 KB: 16 MB through the server
+        total = await server.publish(task, 100, data={"blob": blob})
+    assert total == 2000
+    await reading
+    assert fast.ids() == list(range(1, total + 1))
+    growth = rss(server.proc.pid) - rss_before
+    assert growth < 10 * 2**20, f"server memory grew by {growth / 2**20:.1f} MB"
+
+    received: list[int] = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            message = json.loads(await asyncio.wait_for(slow.recv(), 10))
+            if message.get("id") is not None:
+                received.append(message["id"])
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4429
+    assert received and received == list(range(1, received[-1] + 1))
+    assert closed.value.rcvd.reason.endswith(f"resume with last_event_id={received[-1]}")
+    assert len(received) < total
+
+    resumed = await Client.connect(
+        f"{server.ws}/api/ws/tasks/{task}?last_event_id={received[-1]}", max_size=None
+    )
+    await resumed.events_until(total, within=30)
+    assert received + resumed.ids() == list(range(1, total + 1))
+    await resumed.close()
+    await fast.close()
+
+
+def _publisher(dep: Deployment, task: int, count: int, tag: str) -> subprocess.Popen[bytes]:
+    assert dep.redis is not None
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.events.publisher",
+            "--database-url",
+            dep.database_url,
+            "--redis-url",
+            dep.redis.url,
+            "--namespace",
+            dep.redis.namespace,
+            "--task-id",
+            str(task),
+            "--count",
+            str(count),
+            "--tag",
+            tag,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+
+
+async def test_two_publisher_processes_reach_clients_of_two_servers_gap_free(
+    distributed: Deployment,
+) -> None:
+    a, b = await distributed.start(2)
+    task = await new_task(distributed.store)
+    clients = [
+        await Client.connect(f"{a.ws}/api/ws/tasks/{task}"),
+        await Client.connect(f"{b.ws}/api/ws/tasks/{task}"),
+    ]
+    for client in clients:
+        await client.recv()
+    procs = [_publisher(distributed, task, 150, tag) for tag in ("w1", "w2")]
+    outputs = [await asyncio.to_thread(p.communicate, timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    ids = sorted(i for out, _ in outputs for i in json.loads(out))
+    assert ids == list(range(1, 301))  # the store's ids: no gaps, no duplicates
+    for client in clients:
+        await client.events_until(300)
+        assert client.ids() == list(range(1, 301))
+        # Both publishers' events, interleaved in id order.
+        assert {e["data"]["publisher"] for e in client.events()} == {"w1", "w2"}
+        await client.close()
+
+
+async def test_subscriber_counts_cover_every_server_and_forget_a_killed_one(
+    distributed: Deployment,
+) -> None:
+    a, b = await distributed.start(2)
+    task = await new_task(distributed.store)
+    clients = [
+        await Client.connect(f"{a.ws}/api/ws/tasks/{task}"),
+        await Client.connect(f"{a.ws}/api/ws/tasks/{task}"),
+        await Client.connect(f"{b.ws}/api/ws/tasks/{task}"),
+    ]
+    for client in clients:
+        await client.recv()
+    for server in (a, b):
+        body = (await server.get(f"/api/ws/tasks/{task}/subscribers")).json()
+        assert body == {"task_id": task, "subscriber_count": 3, "status": "active"}
+    b.kill()  # SIGKILL: no clean-up
+    for _ in range(100):
+        count = (await a.get(f"/api/ws/tasks/{task}/subscribers")).json()["subscriber_count"]
+        if count == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert count == 2, "the killed server's clients are still counted after 10 s"
+    for client in clients[:2]:
+        await client.close()
