@@ -2,11 +2,14 @@
 
 ``get_runtime(deployment_mode, base_runtime)`` picks the backend: ``sim`` (the
 built-in simulator) or ``local`` (vLLM, SGLang or llama.cpp on this machine).
+``reap_orphans(directory)`` ends engines left running by a launcher that was
+killed before it could stop them.
 """
 
 from __future__ import annotations
 
 from autotuner.runtimes._base import Deployment, DeploymentError, DeployRequest, Runtime
+from autotuner.runtimes._orphans import reap_orphans
 from autotuner.runtimes._process import ProcessDeployment, parameter_args, render_command
 from autotuner.runtimes.local import PRESETS, EnginePreset, LocalRuntime, UnknownEngineError
 from autotuner.runtimes.sim import SimRuntime
@@ -51,5 +54,6 @@ __all__ = [
     "UnsupportedDeploymentModeError",
     "get_runtime",
     "parameter_args",
+    "reap_orphans",
     "render_command",
 ]

@@ -2,7 +2,9 @@
 
 Shared by the ``sim`` and ``local`` runtimes. Every engine runs in its own
 process group, so ``stop`` can end it together with the workers it forked
-(vLLM and SGLang start several).
+(vLLM and SGLang start several). Each engine also leaves a pidfile next to its
+log until it is stopped, so that ``reap_orphans`` can end it if its launcher is
+killed before it could (see ``_orphans``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 import psutil
 
 from autotuner.runtimes._base import Deployment, DeploymentError, DeployRequest
+from autotuner.runtimes._orphans import pidfile_for, remove_pidfile, write_pidfile
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +118,14 @@ class ProcessDeployment(Deployment):
         base_url: str,
         model_name: str,
         log_path: Path | None,
+        pidfile: Path | None = None,
     ) -> None:
         self.process = process
         self.command = command
         self.base_url = base_url
         self.model_name = model_name
         self.log_path = log_path
+        self.pidfile = pidfile
         self._stopped = False
         self._lock = asyncio.Lock()
 
@@ -133,12 +138,16 @@ class ProcessDeployment(Deployment):
         return render_command(self.command)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """SIGTERM the process group, wait up to ``grace`` s, then SIGKILL. Never raises."""
+        """SIGTERM the process group, wait up to ``grace`` s, then SIGKILL, then
+        remove the pidfile. Never raises."""
         async with self._lock:
             if self._stopped:
                 return
             try:
                 await _terminate(self.process, grace)
+                # Only once the engine is gone: should the teardown fail, the
+                # pidfile lets a reaper finish the job after this process ends.
+                remove_pidfile(self.pidfile)
             except Exception:  # the contract: stop never raises
                 logger.exception("error while stopping engine pid %s", self.process.pid)
             finally:
@@ -214,7 +223,12 @@ async def launch(
             raise DeploymentError(f"could not start {command[0]!r}: {exc}") from exc
     logger.info("started %s engine pid %s: %s", runtime, process.pid, render_command(command))
     deployment = ProcessDeployment(
-        process, command=command, base_url=base_url, model_name=model_name, log_path=log_path
+        process,
+        command=command,
+        base_url=base_url,
+        model_name=model_name,
+        log_path=log_path,
+        pidfile=_record(process, command, pidfile_for(log_path)),
     )
     try:
         await _wait_healthy(deployment, health_path, request.timeout)
@@ -227,6 +241,16 @@ async def launch(
             await asyncio.shield(deployment.stop())
         raise
     return deployment
+
+
+def _record(process: subprocess.Popen[bytes], command: list[str], path: Path) -> Path | None:
+    try:
+        return write_pidfile(path, process.pid, command)
+    except OSError:
+        # An engine without a pidfile still runs and is still stopped; only a
+        # crash of this process would then leave it behind.
+        logger.warning("cannot write the pidfile %s of engine pid %s", path, process.pid)
+        return None
 
 
 async def _wait_healthy(deployment: ProcessDeployment, health_path: str, limit: float) -> None:

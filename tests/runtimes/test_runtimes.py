@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -63,10 +64,14 @@ async def test_sim_deploy_serves_and_stop_leaves_no_process(tmp_path: Path) -> N
     assert info["config"]["max_num_seqs"] == 4
     assert deployment.log_path is not None and deployment.log_path.exists()
     assert "autotuner simulator" in deployment.log_path.read_text()
+    # The pidfile next to the log, for a reaper should this process be killed.
+    assert deployment.pidfile == deployment.log_path.with_suffix(".pid")
+    assert json.loads(deployment.pidfile.read_text())["pid"] == deployment.pid
     pid = deployment.pid
     await deployment.stop()
     await deployment.stop()  # idempotent
     assert not _alive(pid)
+    assert not deployment.pidfile.exists()
     assert pid not in [p.pid for p in _children()]
 
 
@@ -76,6 +81,7 @@ async def test_out_of_memory_raises_deployment_error_with_log_tail(tmp_path: Pat
         await SimRuntime().deploy(_request(tmp_path, **{"gpu-memory-utilization": 0.97}))
     assert "CUDA out of memory" in info.value.log_tail
     assert {p.pid for p in _children()} <= before
+    assert list((tmp_path / "logs").glob("*.pid")) == []
 
 
 async def test_cancelled_deploy_tears_the_process_down(tmp_path: Path) -> None:
