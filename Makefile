@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HAS_UI := $(wildcard frontend/package.json)
+HAS_E2E := $(wildcard frontend/e2e/run.mjs)
 UI_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.* -type f 2>/dev/null)
 
 .PHONY: run test test-python test-frontend test-e2e lint bench venv ui chromium clean
@@ -46,8 +47,13 @@ ifneq ($(HAS_UI),)
 test-frontend: frontend/node_modules/.installed
 	npm run typecheck --prefix frontend
 	npm test --prefix frontend
+ifneq ($(HAS_E2E),)
 test-e2e: venv ui chromium
 	AUTOTUNER_BIN=$(CURDIR)/$(BIN)/autotuner npm run e2e --prefix frontend
+else
+test-e2e:
+	@echo "no browser suite (frontend/e2e/run.mjs) yet"
+endif
 else
 test-frontend test-e2e:
 	@echo "no frontend/ yet"
