@@ -28,7 +28,7 @@ from autotuner.domain import (
     TaskStatus,
     create_event,
 )
-from autotuner.runtimes import DeploymentError, DeployRequest, get_runtime
+from autotuner.runtimes import DeploymentError, DeployRequest, get_runtime, reap_orphans
 from autotuner.runtimes._base import Deployment, Runtime
 from autotuner.store import Store, utcnow
 from autotuner.tuning import get_strategy, is_better, score_experiment
@@ -139,6 +139,11 @@ class TaskRunner:
     # -------------------------------------------------------------- execute
 
     async def _execute(self, task: TaskPublic) -> None:
+        # Engines of a process killed mid-task (no teardown ran) would still hold
+        # their port and GPU memory.
+        reaped = await asyncio.to_thread(reap_orphans, self.settings.logs_dir / f"task-{task.id}")
+        if reaped:
+            log.warning("Task %d: terminated orphaned engine processes %s", task.id, reaped)
         spec = TaskSpec.model_validate(task.spec)
         try:
             runtime = get_runtime(spec.deployment_mode, spec.base_runtime)
@@ -167,7 +172,6 @@ class TaskRunner:
             ]
         )
         next_number = max((e.experiment_id for e in experiments), default=0) + 1
-        planned = _planned(spec)
         count = len(done)
         while count < spec.optimization.max_iterations:
             params = strategy.suggest()
@@ -177,7 +181,7 @@ class TaskRunner:
             strategy.tell(params, score)
             count += 1
             next_number += 1
-            task = await self._record_progress(task.id, spec, planned)
+            task = await self._record_progress(task.id, spec, strategy.total)
         await self._complete(task.id, spec)
 
     async def _run_experiment(
@@ -477,10 +481,3 @@ def _best(experiments: list[ExperimentPublic], spec: TaskSpec) -> ExperimentPubl
         ):
             best = exp
     return best
-
-
-def _planned(spec: TaskSpec) -> int:
-    size = 1
-    for values in spec.parameters.values():
-        size *= len(values)
-    return min(size, spec.optimization.max_iterations)
