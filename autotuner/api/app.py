@@ -77,7 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
-    @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @app.api_route(
+        "/api/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
     async def _api_not_found(path: str) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": f"no API endpoint /api/{path}"})
 

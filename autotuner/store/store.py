@@ -366,7 +366,14 @@ class Store:
             ).scalar_one_or_none()
             if new_id is None:
                 raise UnknownTask(ev.task_id)
-            payload = orjson.dumps(ev.model_copy(update={"id": new_id}).model_dump(mode="json"))
+            data = ev.data
+            if isinstance(data.get("task"), dict):
+                # The snapshot is the task "as GET /api/tasks/{id} returns it then",
+                # and then its newest event is this one.
+                data = {**data, "task": {**data["task"], "last_event_id": new_id}}
+            payload = orjson.dumps(
+                ev.model_copy(update={"id": new_id, "data": data}).model_dump(mode="json")
+            )
             await conn.execute(
                 insert(_EVENTS).values(
                     task_id=ev.task_id,

@@ -87,8 +87,18 @@ def test_task_streams_every_event_and_resume_is_exact(spawn: Spawn, data_dir: Pa
     for event in full.events:
         if event["type"].startswith("task_"):
             assert event["data"]["task"]["id"] == task["id"]
+            assert event["data"]["task"]["last_event_id"] == event["id"]
         else:
             assert event["data"]["experiment"]["task_id"] == task["id"]
+    # Benchmark progress is throttled to at most 2 a second per experiment.
+    for number in (1, 2):
+        stamps = [
+            e["timestamp"]
+            for e in full.events
+            if e["type"] == "benchmark_progress" and e["experiment_id"] == number
+        ]
+        assert stamps, f"no benchmark_progress for experiment {number}"
+        assert all(b - a >= 0.45 for a, b in zip(stamps, stamps[1:], strict=False)), stamps
     progress = [e for e in full.events if e["type"] == "task_progress"]
     assert [p["data"]["progress"] for p in progress] == [50.0, 100.0]
     final = full.events[-1]["data"]["task"]
