@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import Table, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -74,10 +74,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
 
 
 def _task(row: Any) -> TaskPublic:
@@ -96,8 +98,8 @@ def _task(row: Any) -> TaskPublic:
         best_score=row.best_score,
         error_message=row.error_message,
         created_at=_utc(row.created_at),
-        started_at=_utc(row.started_at),
-        completed_at=_utc(row.completed_at),
+        started_at=_utc_or_none(row.started_at),
+        completed_at=_utc_or_none(row.completed_at),
         elapsed_time=row.elapsed_time,
         last_event_id=row.last_event_id,
     )
@@ -116,8 +118,8 @@ def _experiment(row: Any) -> ExperimentPublic:
         error_message=row.error_message,
         engine_command=row.engine_command,
         created_at=_utc(row.created_at),
-        started_at=_utc(row.started_at),
-        completed_at=_utc(row.completed_at),
+        started_at=_utc_or_none(row.started_at),
+        completed_at=_utc_or_none(row.completed_at),
         elapsed_time=row.elapsed_time,
     )
 
@@ -126,10 +128,10 @@ def _stored(row: Any) -> StoredEvent:
     return StoredEvent(row.task_id, row.id, row.type, row.experiment_pk, bytes(row.payload))
 
 
-_TASKS = TaskRow.__table__
-_EXPERIMENTS = ExperimentRow.__table__
-_EVENTS = EventRow.__table__
-_WORKERS = WorkerRow.__table__
+_TASKS = cast(Table, TaskRow.__table__)
+_EXPERIMENTS = cast(Table, ExperimentRow.__table__)
+_EVENTS = cast(Table, EventRow.__table__)
+_WORKERS = cast(Table, WorkerRow.__table__)
 
 
 class Store:

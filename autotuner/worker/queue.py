@@ -24,6 +24,8 @@ from autotuner.worker.presence import WorkerPresence
 from autotuner.worker.runner import TaskRunner
 
 if TYPE_CHECKING:
+    from arq.connections import ArqRedis
+
     from autotuner.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,7 @@ class ArqQueue(TaskQueue):
 
     def __init__(self, settings: Settings, store: Store, bus: EventBus) -> None:
         super().__init__(settings, store, bus)
-        self._pool = None
+        self._pool: ArqRedis | None = None
 
     async def start(self) -> None:
         from arq import create_pool
@@ -132,9 +134,11 @@ class ArqQueue(TaskQueue):
         await enqueue(self._pool, self.settings, task_id)
 
 
-async def enqueue(pool: object, settings: Settings, task_id: int) -> None:
+async def enqueue(pool: ArqRedis | None, settings: Settings, task_id: int) -> None:
     """Enqueue one attempt at running a task (each attempt has its own job id)."""
-    job = await pool.enqueue_job(  # type: ignore[attr-defined]
+    if pool is None:
+        raise RuntimeError("the task queue is not started")
+    job = await pool.enqueue_job(
         "run_task",
         task_id,
         _job_id=f"autotuner-task-{task_id}-{uuid.uuid4().hex[:12]}",

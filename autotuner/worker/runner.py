@@ -17,7 +17,7 @@ import shlex
 import time
 from typing import TYPE_CHECKING, Any
 
-from autotuner.bench import BenchmarkProgress, run_benchmark
+from autotuner.bench import BenchmarkProgress, BenchmarkResult, run_benchmark
 from autotuner.config import Settings
 from autotuner.domain import (
     EventType,
@@ -307,7 +307,9 @@ class TaskRunner:
             elapsed_time=time.monotonic() - started,
         )
 
-    async def _benchmark(self, exp: ExperimentPublic, deployment: Deployment, spec: TaskSpec):  # noqa: ANN202
+    async def _benchmark(
+        self, exp: ExperimentPublic, deployment: Deployment, spec: TaskSpec
+    ) -> BenchmarkResult:
         snapshot = exp.model_dump(mode="json")
         latest: list[BenchmarkProgress] = []
         changed = asyncio.Event()

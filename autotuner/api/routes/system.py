@@ -60,7 +60,7 @@ async def examples() -> list[dict[str, Any]]:
 
 def load_examples(directory: Path = EXAMPLES_DIR) -> list[dict[str, Any]]:
     """The task files in ``examples/`` that validate, for the UI's one-click start."""
-    found = []
+    found: list[dict[str, Any]] = []
     if not directory.is_dir():
         return found
     for path in sorted(directory.iterdir()):
