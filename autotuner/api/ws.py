@@ -38,6 +38,16 @@ CLOSE_UNAVAILABLE = 1011
 #: How long closing may wait for a client that reads nothing.
 CLOSE_TIMEOUT = 5.0
 
+#: Write event frames straight to uvicorn's transport when possible (see direct_writer).
+DIRECT_WRITES = True
+
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import (
+        WebSocketsSansIOProtocol as _SansIO,
+    )
+except ImportError:  # pragma: no cover - uvicorn is a dependency
+    _SansIO = None
+
 _PONG = Outgoing.control({"type": "pong"})
 _Send = Callable[[Any], Awaitable[None]]
 _GONE = (WebSocketDisconnect, OSError, RuntimeError)
@@ -173,9 +183,12 @@ async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: in
 async def _run(websocket: WebSocket, sub: Subscriber) -> None:
     """Write the subscriber's buffer until the client leaves or is cut off."""
     reader = asyncio.get_running_loop().create_task(_read_client(websocket, sub))
+    if DIRECT_WRITES:
+        sub.direct = direct_writer(websocket)
     try:
         await _pump(websocket.send, sub)
     finally:
+        sub.direct = None
         reader.cancel()
     if sub.close_code is not None:
         await _close(websocket, sub.close_code, sub.close_reason)
@@ -195,7 +208,11 @@ async def _pump(send: _Send, sub: Subscriber) -> None:
             if event_id <= sub.last_id:
                 continue  # already replayed, or before this client's starting point
             sub.last_id = event_id
-        await send(item.message)
+        sub.inflight = True
+        try:
+            await send(item.message)
+        finally:
+            sub.inflight = False
 
 
 async def _read_client(websocket: WebSocket, sub: Subscriber) -> None:
@@ -214,6 +231,54 @@ async def _read_client(websocket: WebSocket, sub: Subscriber) -> None:
     finally:
         # The client is gone (or we are): stop the writer.
         sub.close()
+
+
+def direct_writer(websocket: WebSocket) -> Callable[[bytes], bool] | None:
+    """A function writing a complete frame straight to this connection's transport,
+    or None when the server is not uvicorn's ``websockets-sansio`` implementation.
+
+    The ASGI path costs, per client and per event, a task wake-up, the framework's
+    send wrappers, a UTF-8 encode and the frame serialization. Fan-out to
+    thousands of clients needs none of it: the frame of an event is the same bytes
+    for every uncompressed connection (server frames are not masked, and an
+    uncompressed frame is valid also where permessage-deflate was negotiated).
+    The function writes only while uvicorn's protocol has not sent a close frame,
+    is connected and its transport is below the high-water mark; otherwise it
+    returns False and the event goes through the buffer and ASGI, with the same
+    flow control and 4429 policy as before.
+    """
+    proto = _uvicorn_protocol(websocket._send)
+    if proto is None:
+        return None
+    transport = proto.transport
+    writable = proto.writable
+
+    def write(frame: bytes) -> bool:
+        if proto.close_sent or proto.disconnected or not writable.is_set():
+            return False
+        transport.write(frame)
+        return True
+
+    return write
+
+
+def _uvicorn_protocol(send: Any, depth: int = 0) -> Any:
+    """uvicorn's protocol object behind an ASGI ``send`` (through middleware closures)."""
+    if _SansIO is None or depth > 12:
+        return None
+    owner = getattr(send, "__self__", None)
+    if isinstance(owner, _SansIO):
+        return owner
+    for cell in getattr(send, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if callable(value):
+            found = _uvicorn_protocol(value, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _answer(message: Any) -> Outgoing | None:

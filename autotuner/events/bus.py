@@ -136,6 +136,7 @@ class EventBus:
             "events_received": hub.events_received,
             "deliveries": hub.deliveries,
             "deliveries_per_second": round(self._rates[1], 2),
+            "direct_deliveries": hub.direct_deliveries,
             "mode": self.mode,
         }
 

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,16 +42,34 @@ PAGE = 500
 class Outgoing:
     """One message for the wire, shared by every client it goes to."""
 
-    __slots__ = ("id", "message")
+    __slots__ = ("id", "message", "_frame")
 
     def __init__(self, event_id: int | None, text: str) -> None:
         self.id = event_id
         #: The ASGI ``websocket.send`` message, built once per event.
         self.message = {"type": "websocket.send", "text": text}
+        self._frame: bytes | None = None
 
     @classmethod
     def control(cls, body: dict[str, Any]) -> Outgoing:
         return cls(None, orjson.dumps(body).decode())
+
+    @property
+    def frame(self) -> bytes:
+        """The complete WebSocket text frame (server frames are unmasked, so one
+        frame serves every uncompressed connection), built on first use."""
+        frame = self._frame
+        if frame is None:
+            data = self.message["text"].encode()
+            size = len(data)
+            if size < 126:
+                head = bytes((0x81, size))
+            elif size < 65536:
+                head = b"\x81\x7e" + size.to_bytes(2, "big")
+            else:
+                head = b"\x81\x7f" + size.to_bytes(8, "big")
+            frame = self._frame = head + data
+        return frame
 
 
 class Subscriber:
@@ -72,6 +90,8 @@ class Subscriber:
         "close_reason",
         "last_id",
         "attached",
+        "direct",
+        "inflight",
         "_loop",
     )
 
@@ -90,6 +110,11 @@ class Subscriber:
         #: The newest event id handed to the client (or the point it starts after).
         self.last_id = 0
         self.attached = False
+        #: Writes a complete frame straight to the connection, or returns False when
+        #: it cannot right now (see ``api/ws.py``); None: always go through the buffer.
+        self.direct: Callable[[bytes], bool] | None = None
+        #: True while the writer is inside a send: direct writes would overtake it.
+        self.inflight = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def push(self, item: Outgoing) -> bool:
@@ -238,6 +263,7 @@ class FanoutHub:
         self._closed = False
         self.connections = 0
         self.deliveries = 0
+        self.direct_deliveries = 0
         self.events_received = 0
         transport.bind(self)
 
@@ -450,8 +476,24 @@ class FanoutHub:
     def _push_all(self, subs: Iterable[Subscriber], item: Outgoing) -> int:
         slow: list[Subscriber] | None = None
         n = 0
+        event_id = item.id
+        frame: bytes | None = None
+        direct_n = 0
         for sub in subs:
             queue = sub.queue
+            direct = sub.direct
+            if direct is not None and not queue and not sub.inflight:
+                # Fast path: nothing waits before this event, the socket can take it.
+                if event_id is not None and event_id <= sub.last_id:
+                    continue
+                if frame is None:
+                    frame = item.frame
+                if direct(frame):
+                    if event_id is not None:
+                        sub.last_id = event_id
+                    n += 1
+                    direct_n += 1
+                    continue
             if len(queue) >= sub.limit:
                 if slow is None:
                     slow = []
@@ -465,6 +507,7 @@ class FanoutHub:
                 if not waiter.done():
                     waiter.set_result(None)
         self.deliveries += n
+        self.direct_deliveries += direct_n
         if slow:
             for sub in slow:
                 log.warning(

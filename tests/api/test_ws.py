@@ -114,6 +114,9 @@ async def test_live_events_pings_and_malformed_frames(deployment: Deployment) ->
     events = await client.events_until(last)
     assert [e["id"] for e in events] == [1, 2, 3, 4, 5]
     assert events[0]["type"] == "task_progress" and events[0]["data"] == {"progress": 50}
+    stats = (await server.get("/test/stats")).json()
+    assert stats["deliveries"] == 5
+    assert stats["direct_deliveries"] == 5, "live events should bypass the ASGI send path"
 
     for frame in ("not json", "[1, 2]", '{"type": "subscribe"}', b"\x00binary"):
         await client.conn.send(frame)
