@@ -2,12 +2,11 @@ import type { ExperimentPublic, TaskPublic } from "./types";
 
 /** The figures shown per experiment, looked up in `metrics.summary` (or `metrics`). */
 export const METRIC_COLUMNS = [
-  { key: "output_throughput", label: "Output tok/s", digits: 1 },
-  { key: "request_throughput", label: "Req/s", digits: 2 },
-  { key: "mean_ttft_ms", label: "TTFT mean (ms)", digits: 1 },
-  { key: "mean_tpot_ms", label: "TPOT mean (ms)", digits: 2 },
-  { key: "p99_e2el_ms", label: "E2E p99 (ms)", digits: 0 },
-  { key: "error_rate", label: "Errors", digits: 3 },
+  { key: "output_throughput", label: "Tok/s", title: "Output tokens per second", digits: 1 },
+  { key: "request_throughput", label: "Req/s", title: "Requests per second", digits: 2 },
+  { key: "mean_ttft_ms", label: "TTFT ms", title: "Mean time to first token (ms)", digits: 1 },
+  { key: "mean_tpot_ms", label: "TPOT ms", title: "Mean time per output token (ms)", digits: 2 },
+  { key: "p99_e2el_ms", label: "E2E p99 ms", title: "99th percentile end-to-end latency (ms)", digits: 0 },
 ] as const;
 
 export function metricValue(experiment: ExperimentPublic, key: string): number | null {

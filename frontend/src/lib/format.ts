@@ -26,7 +26,7 @@ export function formatDateTime(iso: string | null | undefined): string {
     day: "numeric",
     hour: "2-digit",
     minute: "2-digit",
-    second: "2-digit",
+    hour12: false,
   });
 }
 

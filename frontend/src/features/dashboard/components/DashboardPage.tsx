@@ -46,7 +46,8 @@ export function DashboardPage() {
             {health.isError ? <span className="error-text">unreachable</span> : health.data ? <span className="ok-text">{health.data.status}</span> : "…"}
           </div>
           <div className="muted small">
-            {stats.data?.mode ?? workers.data?.mode ?? ""} mode
+            {workers.data ? `${workers.data.mode} mode` : ""}
+            {stats.data ? ` · ${stats.data.mode} event bus` : ""}
             {typeof health.data?.version === "string" ? ` · v${health.data.version}` : ""}
           </div>
         </div>
@@ -109,7 +110,7 @@ export function DashboardPage() {
           {gpus.isError ? <div className="alert alert-error">Cannot load GPUs: {gpus.error.message}</div> : null}
           {gpus.data && (!gpus.data.available || gpus.data.gpus.length === 0) ? (
             <div className="empty small" data-testid="no-gpu">
-              <strong>No GPU</strong> detected on this host.
+              <strong>No GPU</strong>
               {gpus.data.message ? <div className="muted">{gpus.data.message}</div> : null}
               <div className="muted">The built-in simulator runs without one.</div>
             </div>

@@ -36,7 +36,8 @@ export function BenchmarkProgressCard({ taskId, experiments }: { taskId: number;
                 </div>
                 <div className="bench-figures small">
                   <span>
-                    {progress?.completed ?? 0}/{progress?.total ?? "?"} requests
+                    <strong>{formatNumber((fraction ?? 0) * 100, 0)} %</strong> · {progress?.completed ?? 0} requests done
+                    {typeof progress?.total === "number" ? <span className="muted"> (at most {formatNumber(progress.total, 0)})</span> : null}
                   </span>
                   {typeof progress?.failed === "number" && progress.failed > 0 ? <span className="error-text">{progress.failed} failed</span> : null}
                   <span>{formatDuration(typeof progress?.elapsed === "number" ? progress.elapsed : null)} elapsed</span>

@@ -2,13 +2,14 @@ import { skipToken, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { href } from "../../../app/router";
 import { ConnectionIndicator } from "../../../components/ConnectionIndicator";
+import { Elapsed } from "../../../components/Elapsed";
 import { ExperimentProgressBar } from "../../../components/ExperimentProgressBar";
 import { RuntimeLabel, StatusBadge } from "../../../components/StatusBadge";
 import { useTaskActions } from "../../../hooks/useTaskActions";
 import { TASK_SOCKET_TUNING, useTaskWebSocket } from "../../../hooks/useTaskWebSocket";
 import { useLiveFeed } from "../../../hooks/useTasksFeed";
 import { download, experimentsToCsv, higherIsBetter, parameterNames, plannedExperiments } from "../../../lib/experiments";
-import { formatDuration, formatNumber, OBJECTIVE_LABELS, STRATEGY_LABELS } from "../../../lib/format";
+import { formatNumber, OBJECTIVE_LABELS, STRATEGY_LABELS } from "../../../lib/format";
 import type { TaskProgressFigures } from "../../../lib/liveCache";
 import { queryKeys } from "../../../lib/queryKeys";
 import { isTaskActive } from "../../../lib/types";
@@ -141,7 +142,9 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
         </div>
         <div className="card stat">
           <div className="stat-label">Elapsed</div>
-          <div className="stat-value">{formatDuration(t.elapsed_time)}</div>
+          <div className="stat-value">
+            <Elapsed task={t} />
+          </div>
         </div>
       </div>
 

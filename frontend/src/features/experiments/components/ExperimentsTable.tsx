@@ -12,7 +12,7 @@ export function ExperimentsTable({ experiments, parameters, bestId }: { experime
   }
   return (
     <div className="table-scroll">
-      <table className="table" data-testid="experiments-table">
+      <table className="table compact" data-testid="experiments-table">
         <thead>
           <tr>
             <th className="num">#</th>
@@ -23,12 +23,12 @@ export function ExperimentsTable({ experiments, parameters, bestId }: { experime
               </th>
             ))}
             {METRIC_COLUMNS.map((m) => (
-              <th key={m.key} className="num">
+              <th key={m.key} className="num" title={m.title}>
                 {m.label}
               </th>
             ))}
             <th className="num">Score</th>
-            <th>SLO</th>
+            <th>SLO / errors</th>
             <th className="num">Time</th>
           </tr>
         </thead>
@@ -71,6 +71,9 @@ export function ExperimentsTable({ experiments, parameters, bestId }: { experime
                       </span>
                     ) : e.status === "success" ? (
                       <span className="muted small">met</span>
+                    ) : null}
+                    {(metricValue(e, "error_rate") ?? 0) > 0 ? (
+                      <div className="error-text small">{formatNumber(100 * (metricValue(e, "error_rate") ?? 0), 1)} % errors</div>
                     ) : null}
                     {e.error_message ? (
                       <div className="error-text small clamp" title={e.error_message}>

@@ -1,4 +1,4 @@
-import { isMap, parseDocument, stringify } from "yaml";
+import { Document, isMap, isScalar, parseDocument, visit } from "yaml";
 import type { FieldError } from "../../../lib/api";
 import type { Scalar, TaskSpec } from "../../../lib/types";
 
@@ -26,8 +26,16 @@ export function parseSpec(text: string, format: SpecFormat): ParseResult {
   }
 }
 
+/** JSON with 2-space indent, or YAML with short lists of values on one line (as task files write them). */
 export function formatSpec(spec: unknown, format: SpecFormat): string {
-  return format === "json" ? JSON.stringify(spec, null, 2) + "\n" : stringify(spec, { lineWidth: 0 });
+  if (format === "json") return JSON.stringify(spec, null, 2) + "\n";
+  const doc = new Document(spec);
+  visit(doc, {
+    Seq(_key, node) {
+      if (node.items.every((item) => isScalar(item))) node.flow = true;
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
 }
 
 /**

@@ -1,11 +1,12 @@
 import { useState } from "react";
 import { href } from "../../../app/router";
 import { ConnectionIndicator } from "../../../components/ConnectionIndicator";
+import { Elapsed } from "../../../components/Elapsed";
 import { ExperimentProgressBar } from "../../../components/ExperimentProgressBar";
 import { RuntimeLabel, StatusBadge } from "../../../components/StatusBadge";
 import { useTaskActions } from "../../../hooks/useTaskActions";
 import { useLiveFeed } from "../../../hooks/useTasksFeed";
-import { formatDateTime, formatDuration, formatNumber, OBJECTIVE_LABELS } from "../../../lib/format";
+import { formatDateTime, formatNumber, OBJECTIVE_LABELS } from "../../../lib/format";
 import { POLL_IDLE_MS, POLL_RUNNING_MS } from "../../../lib/polling";
 import { isTaskActive, type TaskPublic } from "../../../lib/types";
 import { useTasks } from "../api/getTasks";
@@ -55,7 +56,7 @@ export function TasksPage() {
         </div>
       ) : null}
 
-      <div className="card">
+      <div className="card table-scroll">
         {tasks.isPending ? (
           <div className="empty">Loading tasks…</div>
         ) : list.length === 0 ? (
@@ -137,8 +138,10 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
         <ExperimentProgressBar task={task} />
       </td>
       <td className="num mono">{formatNumber(task.best_score, 3)}</td>
-      <td className="small">{formatDateTime(task.created_at)}</td>
-      <td className="num small">{formatDuration(task.elapsed_time)}</td>
+      <td className="small nowrap">{formatDateTime(task.created_at)}</td>
+      <td className="num small">
+        <Elapsed task={task} />
+      </td>
       <td className="row-actions">
         {active ? (
           <button type="button" className="button small" disabled={busy} onClick={onCancel}>
@@ -149,9 +152,6 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
             {task.status === "pending" ? "Start" : "Resume"}
           </button>
         ) : null}
-        <a className="button small" href={href({ name: "experiments", taskId: task.id })}>
-          Experiments
-        </a>
         {!active ? (
           <button type="button" className="button small danger ghost" disabled={busy} onClick={onDelete} aria-label={`Delete ${task.task_name}`}>
             Delete
