@@ -142,21 +142,23 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
       <td className="num small">
         <Elapsed task={task} />
       </td>
-      <td className="row-actions">
-        {active ? (
-          <button type="button" className="button small" disabled={busy} onClick={onCancel}>
-            Cancel
-          </button>
-        ) : task.status !== "completed" ? (
-          <button type="button" className="button small primary" disabled={busy} onClick={onStart}>
-            {task.status === "pending" ? "Start" : "Resume"}
-          </button>
-        ) : null}
-        {!active ? (
-          <button type="button" className="button small danger ghost" disabled={busy} onClick={onDelete} aria-label={`Delete ${task.task_name}`}>
-            Delete
-          </button>
-        ) : null}
+      <td>
+        <div className="row-actions">
+          {active ? (
+            <button type="button" className="button small" disabled={busy} onClick={onCancel}>
+              Cancel
+            </button>
+          ) : task.status !== "completed" ? (
+            <button type="button" className="button small primary" disabled={busy} onClick={onStart}>
+              {task.status === "pending" ? "Start" : "Resume"}
+            </button>
+          ) : null}
+          {!active ? (
+            <button type="button" className="button small danger ghost" disabled={busy} onClick={onDelete} aria-label={`Delete ${task.task_name}`}>
+              Delete
+            </button>
+          ) : null}
+        </div>
       </td>
     </tr>
   );
