@@ -9,8 +9,16 @@ the socket stays open. Close codes: 4404 unknown task or experiment, 4400 bad
 query, 4429 too slow (the reason says which ``last_event_id`` to resume with),
 1011 event pipeline unavailable.
 
-Each connection has two coroutines: the request's own, which after the replay
-writes from the subscriber's buffer, and a reader for client frames.
+Per connection, the request's own coroutine sends the replay and then reads
+client frames. Live events need no coroutine of the connection: the hub writes
+each event's prebuilt frame straight to the socket (``direct_writer``). Only when
+that cannot be done (the socket is not writable, or events are queued before
+this one) does the event go to the subscriber's bounded queue, and a writer task
+is started to drain it through ASGI; it ends when the queue is empty. An idle
+or keeping-up connection thus holds one task and no queue.
+
+The routes are plain Starlette routes (no dependency injection): a WebSocket
+lives long and should hold nothing it does not use.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request, WebSocket
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from autotuner.events import EventBus, Outgoing, Subscriber
@@ -37,6 +46,8 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAVAILABLE = 1011
 #: How long closing may wait for a client that reads nothing.
 CLOSE_TIMEOUT = 5.0
+#: How long a cut-off client that reads nothing keeps its connection.
+ABORT_AFTER = 30.0
 
 #: Write event frames straight to uvicorn's transport when possible (see direct_writer).
 DIRECT_WRITES = True
@@ -53,19 +64,16 @@ _Send = Callable[[Any], Awaitable[None]]
 _GONE = (WebSocketDisconnect, OSError, RuntimeError)
 
 
-@router.websocket("/api/ws/tasks/{task_id}")
-async def task_events(websocket: WebSocket, task_id: int) -> None:
+async def task_events(websocket: WebSocket) -> None:
     """Every event of one task."""
-    await _serve(websocket, task_id=task_id, experiment_pk=None)
+    await _serve(websocket, task_id=websocket.path_params["task_id"], experiment_pk=None)
 
 
-@router.websocket("/api/ws/experiments/{experiment_id}")
-async def experiment_events(websocket: WebSocket, experiment_id: int) -> None:
+async def experiment_events(websocket: WebSocket) -> None:
     """The events of one experiment (its database id); resume ids are the task's."""
-    await _serve(websocket, task_id=None, experiment_pk=experiment_id)
+    await _serve(websocket, task_id=None, experiment_pk=websocket.path_params["experiment_id"])
 
 
-@router.websocket("/api/ws/tasks")
 async def all_task_events(websocket: WebSocket) -> None:
     """The task-level (``task_*``) events of every task, live (no resume)."""
     bus: EventBus = websocket.app.state.bus
@@ -87,6 +95,15 @@ async def all_task_events(websocket: WebSocket) -> None:
         pass
     finally:
         await bus.hub.unsubscribe(sub)
+
+
+router.routes += [
+    WebSocketRoute("/api/ws/tasks/{task_id:int}", task_events, name="task_events"),
+    WebSocketRoute(
+        "/api/ws/experiments/{experiment_id:int}", experiment_events, name="experiment_events"
+    ),
+    WebSocketRoute("/api/ws/tasks", all_task_events, name="all_task_events"),
+]
 
 
 @router.get("/api/ws/tasks/{task_id}/subscribers")
@@ -181,56 +198,66 @@ async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: in
 
 
 async def _run(websocket: WebSocket, sub: Subscriber) -> None:
-    """Write the subscriber's buffer until the client leaves or is cut off."""
-    reader = asyncio.get_running_loop().create_task(_read_client(websocket, sub))
+    """Deliver live events until the client leaves or is cut off; reads client frames."""
+    send = websocket.send
+    writer: asyncio.Task[None] | None = None
+    loop = asyncio.get_running_loop()
+
+    def kick() -> None:
+        nonlocal writer
+        if writer is None or writer.done():
+            writer = loop.create_task(_drain(websocket, send, sub))
+        elif sub.close_code is not None:
+            # Cut off while the writer waits on a socket the client does not read:
+            # the close frame queues behind it; drop the connection if it never drains.
+            loop.call_later(ABORT_AFTER, _abort_if_stuck, websocket, writer)
+
+    sub.kick = kick
     if DIRECT_WRITES:
         sub.direct = direct_writer(websocket)
+    if sub.queue or sub.closed:
+        kick()  # events that arrived during the replay
     try:
-        await _pump(websocket.send, sub)
-    finally:
-        sub.direct = None
-        reader.cancel()
-    if sub.close_code is not None:
-        await _close(websocket, sub.close_code, sub.close_reason)
-
-
-async def _pump(send: _Send, sub: Subscriber) -> None:
-    queue = sub.queue
-    while True:
-        if sub.closed:
-            return
-        if not queue:
-            await sub.wait()
-            continue
-        item = queue.popleft()
-        event_id = item.id
-        if event_id is not None:
-            if event_id <= sub.last_id:
-                continue  # already replayed, or before this client's starting point
-            sub.last_id = event_id
-        sub.inflight = True
-        try:
-            await send(item.message)
-        finally:
-            sub.inflight = False
-
-
-async def _read_client(websocket: WebSocket, sub: Subscriber) -> None:
-    try:
-        while True:
+        while not sub.closed:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
-                return
+                break
             reply = _answer(message)
             if reply is not None:
                 sub.push(reply)
-    except asyncio.CancelledError:
-        raise
-    except _GONE:
-        return
     finally:
-        # The client is gone (or we are): stop the writer.
+        sub.kick = None
+        if sub.close_code is None:
+            sub.close()  # the client left
+        if writer is not None and not writer.done():
+            if sub.close_code is None:
+                writer.cancel()  # nothing left to say to a client that is gone
+            with contextlib.suppress(BaseException):
+                await writer
+
+
+async def _drain(websocket: WebSocket, send: _Send, sub: Subscriber) -> None:
+    """Send the queued items in order, then end; close the socket if the hub cut it off."""
+    try:
+        while not sub.closed:
+            item = sub.pop()
+            if item is None:
+                return
+            event_id = item.id
+            if event_id is not None:
+                if event_id <= sub.last_id:
+                    continue  # already replayed, or before this client's starting point
+                sub.last_id = event_id
+            sub.inflight = True
+            try:
+                await send(item.message)
+            finally:
+                sub.inflight = False
+    except _GONE:
         sub.close()
+        return
+    if sub.close_code is not None:
+        await _close(websocket, sub.close_code, sub.close_reason)
 
 
 def direct_writer(websocket: WebSocket) -> Callable[[bytes], bool] | None:
@@ -260,6 +287,15 @@ def direct_writer(websocket: WebSocket) -> Callable[[bytes], bool] | None:
         return True
 
     return write
+
+
+def _abort_if_stuck(websocket: WebSocket, writer: asyncio.Task[None]) -> None:
+    if writer.done():
+        return
+    proto = _uvicorn_protocol(websocket._send)
+    if proto is not None and not proto.disconnected:
+        log.warning("[EventBroadcaster] Dropping a cut-off client that reads nothing")
+        proto.transport.abort()
 
 
 def _uvicorn_protocol(send: Any, depth: int = 0) -> Any:

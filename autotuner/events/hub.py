@@ -72,11 +72,19 @@ class Outgoing:
         return frame
 
 
+#: The queue of a subscriber with nothing pending: idle connections hold no deque.
+_EMPTY: Any = ()
+
+
 class Subscriber:
     """One WebSocket client's view of the hub: its filter and its send buffer.
 
-    The hub appends to ``queue`` and wakes the writer; the writer (one per
-    connection, see ``api/ws.py``) pops, skips ids it already sent and sends.
+    Delivery to a subscriber takes one of two paths. When nothing is queued and
+    ``direct`` is set, the hub writes the event's frame straight to the
+    connection (``api/ws.py``). Otherwise it appends to ``queue`` and, when the
+    queue was empty, wakes the consumer: ``kick()`` (which starts a writer task
+    for the connection) or a coroutine blocked in :meth:`wait`. The writer pops,
+    skips ids at or below ``last_id`` and sends.
     """
 
     __slots__ = (
@@ -85,6 +93,7 @@ class Subscriber:
         "limit",
         "queue",
         "waiter",
+        "kick",
         "closed",
         "close_code",
         "close_reason",
@@ -92,7 +101,6 @@ class Subscriber:
         "attached",
         "direct",
         "inflight",
-        "_loop",
     )
 
     def __init__(
@@ -102,8 +110,11 @@ class Subscriber:
         self.task_id = task_id
         self.experiment_pk = experiment_pk
         self.limit = limit
-        self.queue: deque[Outgoing] = deque()
+        #: A deque while something is pending; an empty tuple otherwise.
+        self.queue: deque[Outgoing] = _EMPTY
         self.waiter: asyncio.Future[None] | None = None
+        #: Called when the queue becomes non-empty or the subscriber is closed.
+        self.kick: Callable[[], None] | None = None
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -111,21 +122,24 @@ class Subscriber:
         self.last_id = 0
         self.attached = False
         #: Writes a complete frame straight to the connection, or returns False when
-        #: it cannot right now (see ``api/ws.py``); None: always go through the buffer.
+        #: it cannot right now (see ``api/ws.py``); None: always go through the queue.
         self.direct: Callable[[bytes], bool] | None = None
         #: True while the writer is inside a send: direct writes would overtake it.
         self.inflight = False
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def push(self, item: Outgoing) -> bool:
         """Queue ``item``; False (and the subscriber closed) when the buffer is full."""
         if self.closed:
             return False
-        if len(self.queue) >= self.limit:
+        queue = self.queue
+        if len(queue) >= self.limit:
             self.overflow()
             return False
-        self.queue.append(item)
-        self._wake()
+        if queue is _EMPTY:
+            queue = self.queue = deque()
+        queue.append(item)
+        if len(queue) == 1:
+            self.wake()
         return True
 
     def overflow(self) -> None:
@@ -142,23 +156,34 @@ class Subscriber:
         self.closed = True
         self.close_code = code
         self.close_reason = reason
-        self.queue.clear()
-        self._wake()
+        self.queue = _EMPTY
+        self.direct = None
+        self.wake()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        elif self.kick is not None:
+            self.kick()
+
+    def pop(self) -> Outgoing | None:
+        """The next queued item, or None (and the deque released) when nothing is left."""
+        queue = self.queue
+        if not queue:
+            return None
+        item = queue.popleft()
+        if not queue:
+            self.queue = _EMPTY
+        return item
 
     async def wait(self) -> None:
         """Return when something is queued or the subscriber is closed."""
         if self.queue or self.closed:
             return
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        waiter = self._loop.create_future()
+        waiter = asyncio.get_running_loop().create_future()
         self.waiter = waiter
         try:
             await waiter
@@ -277,7 +302,6 @@ class FanoutHub:
         topic's last delivered id reaches its buffer, in order."""
         if self._closed:
             raise RuntimeError("the event hub is closed")
-        sub._loop = asyncio.get_running_loop()
         sub.attached = True
         self.connections += 1
         if sub.task_id is None:
@@ -494,6 +518,13 @@ class FanoutHub:
                     n += 1
                     direct_n += 1
                     continue
+            if not queue:
+                if sub.closed:
+                    continue
+                sub.queue = deque((item,))
+                n += 1
+                sub.wake()
+                continue
             if len(queue) >= sub.limit:
                 if slow is None:
                     slow = []
@@ -501,11 +532,6 @@ class FanoutHub:
                 continue
             queue.append(item)
             n += 1
-            waiter = sub.waiter
-            if waiter is not None:
-                sub.waiter = None
-                if not waiter.done():
-                    waiter.set_result(None)
         self.deliveries += n
         self.direct_deliveries += direct_n
         if slow:
