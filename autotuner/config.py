@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     worker_stale_seconds: float = Field(default=30.0, gt=0)
     max_concurrent_tasks: int = Field(default=1, ge=1)
     queue_name: str = "autotuner:queue"
+    auth_secret: SecretStr | None = Field(
+        default=None, description="Require JWTs signed with this secret on /api (HS256)"
+    )
     frontend_dir: Path | None = Field(
         default=None, description="Built UI to serve at /; default the packaged or repo build"
     )

@@ -13,12 +13,12 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_for_port
+from tests.helpers import AutotunerProcess, free_port, wait_for_port
 
 PG_DSN = os.environ.get("AUTOTUNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTOTUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -121,3 +121,26 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., AutotunerProcess]]:
+    """Start real ``autotuner`` processes; all are stopped at the end of the test."""
+    started: list[AutotunerProcess] = []
+
+    def _spawn(
+        command: str,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        name: str | None = None,
+        wait: bool = True,
+    ) -> AutotunerProcess:
+        log = tmp_path / f"{name or command}-{len(started)}.log"
+        proc = AutotunerProcess(command, env, log, port=port).start(wait=wait)
+        started.append(proc)
+        return proc
+
+    yield _spawn
+    for proc in started:
+        proc.stop()

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from autotuner import __version__
 from autotuner.api import ws
+from autotuner.api.auth import AuthMiddleware
 from autotuner.api.routes import experiments, system, tasks
 from autotuner.config import Settings
 from autotuner.events import create_event_bus
@@ -84,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def _api_not_found(path: str) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": f"no API endpoint /api/{path}"})
+
+    if settings.auth_secret is not None:
+        app.add_middleware(AuthMiddleware, secret=settings.auth_secret.get_secret_value())
 
     ui = settings.frontend_dir or REPO_FRONTEND
     if (ui / "index.html").is_file():

@@ -1,0 +1,68 @@
+"""Token authentication on a real server: REST and WebSockets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from autotuner.api.auth import create_token
+from tests.e2e.specs import sim_spec
+from tests.helpers import AutotunerProcess
+
+SECRET = "test-secret-of-at-least-32-bytes-length"
+
+
+@pytest.fixture
+def server(spawn: Callable[..., AutotunerProcess], data_dir: Path) -> AutotunerProcess:
+    return spawn("serve", {"AUTOTUNER_DATA_DIR": str(data_dir), "AUTOTUNER_AUTH_SECRET": SECRET})
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_rest_needs_a_valid_token(server: AutotunerProcess) -> None:
+    assert httpx.get(f"{server.url}/api/health").status_code == 200  # probes stay open
+    refused = httpx.get(f"{server.url}/api/tasks")
+    assert refused.status_code == 401
+    assert "Bearer" in refused.json()["detail"] and refused.headers["www-authenticate"] == "Bearer"
+    bad = httpx.get(f"{server.url}/api/tasks", headers=_auth("not-a-jwt"))
+    assert bad.status_code == 401 and "invalid token" in bad.json()["detail"]
+    forged = create_token("another-secret-of-at-least-32-bytes!!", "mallory")
+    assert httpx.get(f"{server.url}/api/tasks", headers=_auth(forged)).status_code == 401
+    expired = create_token(SECRET, "alice", expires_in=-10)
+    response = httpx.get(f"{server.url}/api/tasks", headers=_auth(expired))
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+    writer = create_token(SECRET, "alice")
+    created = httpx.post(f"{server.url}/api/tasks", json=sim_spec("auth"), headers=_auth(writer))
+    assert created.status_code == 201
+
+    reader = create_token(SECRET, "bob", scope="read")
+    assert (
+        httpx.get(f"{server.url}/api/tasks", headers=_auth(reader)).json()[0]["task_name"] == "auth"
+    )
+    denied = httpx.delete(f"{server.url}/api/tasks/{created.json()['id']}", headers=_auth(reader))
+    assert denied.status_code == 403 and "read" in denied.json()["detail"]
+    assert len(httpx.get(f"{server.url}/api/tasks", headers=_auth(reader)).json()) == 1
+
+
+def test_websockets_need_a_valid_token(server: AutotunerProcess) -> None:
+    token = create_token(SECRET, "alice")
+    task = httpx.post(f"{server.url}/api/tasks", json=sim_spec("ws-auth"), headers=_auth(token))
+    path = f"{server.ws_url}/api/ws/tasks/{task.json()['id']}"
+    for url in (path, f"{path}?token=garbage"):
+        with pytest.raises(ConnectionClosed) as closed, connect(url) as sock:
+            sock.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    reader = create_token(SECRET, "bob", scope="read")
+    with connect(f"{path}?token={reader}") as sock:
+        assert json.loads(sock.recv(timeout=5))["type"] == "connection_established"
+    with connect(path, additional_headers=_auth(token)) as sock:
+        assert json.loads(sock.recv(timeout=5))["type"] == "connection_established"
