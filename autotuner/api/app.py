@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from autotuner import __version__
 from autotuner.api import ws
 from autotuner.api.auth import AuthMiddleware
-from autotuner.api.routes import experiments, system, tasks
+from autotuner.api.routes import experiments, metrics, system, tasks
 from autotuner.config import Settings
 from autotuner.events import create_event_bus
 from autotuner.store import Store, StoreError, UnknownTask
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(experiments.router)
     app.include_router(system.router)
+    app.include_router(metrics.router)
     app.include_router(ws.router)
 
     @app.exception_handler(UnknownTask)

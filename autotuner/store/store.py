@@ -417,6 +417,12 @@ class Store:
                 await conn.execute(select(_TASKS.c.last_event_id).where(_TASKS.c.id == task_id))
             ).scalar_one_or_none()
 
+    async def count_tasks_by_status(self) -> dict[str, int]:
+        query = select(_TASKS.c.status, func.count()).group_by(_TASKS.c.status)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {status: int(count) for status, count in rows}
+
     async def count_events(self) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(_EVENTS))).scalar_one())

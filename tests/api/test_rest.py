@@ -186,3 +186,14 @@ def test_system_endpoints(client: TestClient) -> None:
     assert client.get("/openapi.json").json()["paths"]["/api/tasks"]
     assert client.get("/docs").status_code == 200
     assert "autotuner" in client.get("/").text
+
+
+def test_prometheus_metrics(client: TestClient) -> None:
+    client.post("/api/tasks", json=SEED_DOCKER_TASK)
+    text = client.get("/metrics").text
+    assert "# TYPE autotuner_ws_connections gauge" in text
+    assert 'autotuner_tasks{status="pending"} 1' in text
+    assert 'autotuner_tasks{status="running"} 0' in text
+    with client.websocket_connect("/api/ws/tasks/1") as sock:
+        assert sock.receive_json()["type"] == "connection_established"
+        assert "autotuner_ws_connections 1" in client.get("/metrics").text
