@@ -55,3 +55,9 @@ describe("spec text", () => {
     expect(grouped.other).toEqual(["slo.ttft.threshold: must be > 0"]);
   });
 });
+
+describe("spec text from scratch", () => {
+  it("builds the nested field when the editor is empty", () => {
+    expect(parseSpec(setInText("", "yaml", ["model", "id_or_path"], "m"), "yaml")).toEqual({ ok: true, spec: { model: { id_or_path: "m" } } });
+  });
+});

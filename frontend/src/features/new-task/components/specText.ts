@@ -60,7 +60,11 @@ export function setInText(text: string, format: SpecFormat, path: (string | numb
   }
   const doc = parseDocument(text);
   if (doc.errors.length) return text;
-  if (!isMap(doc.contents)) return formatSpec({ [path[0] as string]: value }, "yaml");
+  if (!isMap(doc.contents)) {
+    // Empty (or non-mapping) text: start a new mapping holding just this field.
+    const nested = path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value);
+    return value === undefined ? text : formatSpec(nested, "yaml");
+  }
   if (value === undefined) doc.deleteIn(path);
   else doc.setIn(path, doc.createNode(value, { flow: Array.isArray(value) }));
   return doc.toString({ lineWidth: 0 });
