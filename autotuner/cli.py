@@ -6,7 +6,9 @@ import asyncio
 import json
 import logging
 import logging.handlers
+import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,25 +109,52 @@ def run(
     import httpx
 
     spec = _load_spec(task_file)
-    with httpx.Client(base_url=server, timeout=30) as client:
-        try:
+    try:
+        with httpx.Client(base_url=server, timeout=30) as client:
             created = client.post("/api/tasks", json=spec)
-        except httpx.HTTPError as exc:
-            typer.echo(f"cannot reach {server}: {exc}. Is `autotuner serve` running?", err=True)
-            raise typer.Exit(1) from exc
-        if created.status_code == 422:
-            for err in created.json().get("detail", []):
-                loc = ".".join(str(p) for p in err.get("loc", [])[1:])
-                typer.echo(f"invalid task file: {loc or '(root)'}: {err.get('msg')}", err=True)
-            raise typer.Exit(2)
-        if created.status_code >= 400:
-            typer.echo(f"server refused the task: {created.json().get('detail')}", err=True)
-            raise typer.Exit(2)
-        task = created.json()
-        client.post(f"/api/tasks/{task['id']}/start").raise_for_status()
-        typer.echo(f"task {task['id']} ({task['task_name']}) started")
+            if created.status_code == 422:
+                for problem in _invalid_fields(created):
+                    typer.echo(f"invalid task file: {problem}", err=True)
+                raise typer.Exit(2)
+            if created.status_code >= 400:
+                typer.echo(f"server refused the task: {_detail(created)}", err=True)
+                raise typer.Exit(2)
+            task = created.json()
+            started = client.post(f"/api/tasks/{task['id']}/start")
+            if started.status_code >= 400:
+                typer.echo(
+                    f"task {task['id']} was created but not started: {_detail(started)}", err=True
+                )
+                raise typer.Exit(1)
+    except httpx.HTTPError as exc:
+        typer.echo(f"cannot reach {server}: {exc}. Is `autotuner serve` running?", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"task {task['id']} ({task['task_name']}) started")
     if watch_events:
-        raise typer.Exit(asyncio.run(_watch(server, task["id"])))
+        raise typer.Exit(_follow(server, task["id"], raw=False, reached=True))
+
+
+def _detail(response: Any) -> str:
+    """The ``detail`` of an error response, or the start of its body."""
+    try:
+        return str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def _invalid_fields(response: Any) -> list[str]:
+    """``field.path: message`` for each error of a 422 answer."""
+    try:
+        detail = response.json()["detail"]
+    except (ValueError, KeyError, TypeError):
+        return [_detail(response)]
+    if not isinstance(detail, list):
+        return [str(detail)]
+    problems = []
+    for err in detail:
+        loc = ".".join(str(p) for p in err.get("loc", [])[1:])  # [0] is "body"
+        problems.append(f"{loc or '(root)'}: {err.get('msg')}")
+    return problems
 
 
 @app.command()
@@ -135,37 +164,119 @@ def watch(
     raw: Annotated[bool, typer.Option(help="print each event as JSON")] = False,
 ) -> None:
     """Follow a task's events live in the terminal (resumes across disconnects)."""
-    raise typer.Exit(asyncio.run(_watch(server, task_id, raw=raw)))
+    raise typer.Exit(_follow(server, task_id, raw=raw))
 
 
-async def _watch(server: str, task_id: int, *, raw: bool = False) -> int:
+class _OutputClosed(Exception):
+    """Standard output was closed by its reader (``autotuner watch 3 | head``)."""
+
+
+_TERMINAL = ("task_completed", "task_failed", "task_cancelled")
+
+
+def _follow(server: str, task_id: int, *, raw: bool, reached: bool = False) -> int:
+    """Print a task's events until it ends; the exit code: 0 completed, 1 failed
+    or cancelled (or the server could not be reached), 2 no such task."""
+    try:
+        return asyncio.run(_watch(server, task_id, raw=raw, reached=reached))
+    except KeyboardInterrupt:
+        print(f"\nstopped following task {task_id} (the task itself goes on)", file=sys.stderr)
+        return 130
+    except _OutputClosed:
+        # Keep the interpreter's final flush from failing on the closed pipe too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+async def _watch(server: str, task_id: int, *, raw: bool = False, reached: bool = False) -> int:
+    """Follow the task's socket, resuming after the last event seen on every reconnect.
+
+    The first connection failing means a wrong URL or no server (exit 1), unless
+    ``reached``; later failures are retried, with backoff, for ever.
+    """
+    import httpx
     import websockets
 
-    url = server.replace("http", "ws", 1).rstrip("/") + f"/api/ws/tasks/{task_id}"
+    base = server.rstrip("/")
+    url = base.replace("http", "ws", 1) + f"/api/ws/tasks/{task_id}"
     last = 0
     delay = 1.0
     while True:
         try:
-            async with websockets.connect(f"{url}?last_event_id={last}") as sock:
+            # No frame size limit: an event too big for it would be refused on
+            # every reconnect, and the stream could never get past it.
+            async with websockets.connect(f"{url}?last_event_id={last}", max_size=None) as sock:
+                reached = True
                 delay = 1.0
                 async for frame in sock:
                     msg = json.loads(frame)
+                    if msg.get("type") == "resync_required":
+                        # More events were missed than a reconnect replays: read
+                        # them by REST, then the socket goes on after them.
+                        async for event in _missed(base, task_id, last, msg["last_event_id"]):
+                            last = event["id"]
+                            _show(event, json.dumps(event, separators=(",", ":")), raw)
+                            if event["type"] in _TERMINAL:
+                                return 0 if event["type"] == "task_completed" else 1
+                        last = max(last, msg["last_event_id"])
+                        continue
                     if msg.get("id"):
                         last = msg["id"]
-                    if raw:
-                        print(frame, flush=True)
-                    else:
-                        _print_event(msg)
-                    if msg.get("type") in ("task_completed", "task_failed", "task_cancelled"):
+                    _show(msg, str(frame), raw)
+                    if msg.get("type") in _TERMINAL:
                         return 0 if msg["type"] == "task_completed" else 1
+            print("connection closed by the server; reconnecting", file=sys.stderr)
         except websockets.ConnectionClosedError as exc:
             if exc.rcvd is not None and exc.rcvd.code == 4404:
-                print(f"task {task_id} not found", file=sys.stderr)
+                print(f"task {task_id} not found on {server}", file=sys.stderr)
                 return 2
-        except OSError as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else "none"
+            print(f"connection closed (code {code}); reconnecting", file=sys.stderr)
+        except (
+            OSError,
+            httpx.HTTPError,
+            websockets.InvalidHandshake,
+            websockets.InvalidURI,
+        ) as exc:
+            if not reached:
+                print(
+                    f"cannot connect to {url}: {exc}. Is `autotuner serve` running?",
+                    file=sys.stderr,
+                )
+                return 1
             print(f"connection lost ({exc}); reconnecting in {delay:.0f}s", file=sys.stderr)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)
+
+
+async def _missed(
+    base: str, task_id: int, after: int, newest: int
+) -> AsyncIterator[dict[str, Any]]:
+    """The task's events ``after < id <= newest``, from its REST history."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        while after < newest:
+            response = await client.get(
+                f"/api/tasks/{task_id}/events", params={"after": after, "limit": 1000}
+            )
+            response.raise_for_status()
+            page = [e for e in response.json() if e["id"] <= newest]
+            if not page:
+                return
+            for event in page:
+                yield event
+            after = page[-1]["id"]
+
+
+def _show(msg: dict[str, Any], frame: str, raw: bool) -> None:
+    try:
+        if raw:
+            print(frame, flush=True)
+        else:
+            _print_event(msg)
+    except BrokenPipeError as exc:
+        raise _OutputClosed from exc
 
 
 def _print_event(msg: dict[str, Any]) -> None:
