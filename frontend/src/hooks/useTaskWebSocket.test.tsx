@@ -242,6 +242,44 @@ describe("resume and refetch", () => {
     expect(calls).toEqual({ task: 1, experiments: 1 });
   });
 
+  it("on resync_required with the server's newest id, continues from it without a second refetch", async () => {
+    const calls = observe();
+    connect(1, { last_event_id: 4 });
+    act(() => FakeWebSocket.last.receive({ type: "resync_required", task_id: 1, last_event_id: 30 }));
+    send(makeEvent(31, "log_message"));
+    await act(async () => {
+      await vi.runOnlyPendingTimersAsync();
+    });
+    expect(calls).toEqual({ task: 1, experiments: 1 });
+    send(makeEvent(33, "log_message")); // a real gap after the resync point
+    await act(async () => {
+      await vi.runOnlyPendingTimersAsync();
+    });
+    expect(calls).toEqual({ task: 2, experiments: 2 });
+  });
+
+  it("does not retry after an authentication or bad-query close", () => {
+    for (const code of [4400, 4401, 4403]) {
+      FakeWebSocket.reset();
+      renderHook(() => useTaskWebSocket(1, true, { random: noJitter }), { wrapper });
+      act(() => FakeWebSocket.last.drop(code));
+      act(() => {
+        vi.advanceTimersByTime(60_000);
+      });
+      expect(FakeWebSocket.instances).toHaveLength(1);
+    }
+  });
+
+  it("resumes after a too-slow close (4429) from the last id it applied", () => {
+    connect(1, { last_event_id: 4 });
+    send(makeEvent(5, "log_message"));
+    act(() => FakeWebSocket.last.drop(4429, "too slow; resume with last_event_id=5"));
+    act(() => {
+      vi.advanceTimersByTime(1000);
+    });
+    expect(FakeWebSocket.last.url).toBe(`ws://${window.location.host}/api/ws/tasks/1?last_event_id=5`);
+  });
+
   it("refetches once on a gap in the event ids", async () => {
     const calls = observe();
     connect(1, { last_event_id: 4 });

@@ -13,8 +13,14 @@ export const TASK_SOCKET_TUNING = {
   maxReconnectAttempts: 10,
 } as const;
 
-/** Close code the server uses for an unknown task or experiment: retrying cannot help. */
+/** Close code the server uses for an unknown task or experiment. */
 export const CLOSE_UNKNOWN = 4404;
+/**
+ * Close codes after which retrying cannot help: bad query (4400), not
+ * authenticated / not allowed (4401 / 4403), unknown id (4404). Any other close,
+ * including 4429 (too slow), is retried and resumed from the last id seen.
+ */
+export const NO_RETRY_CLOSE_CODES: ReadonlySet<number> = new Set([4400, 4401, 4403, CLOSE_UNKNOWN]);
 
 export type TaskWebSocketOptions = Pick<UseWebSocketOptions<ServerMessage>, "random" | "heartbeatInterval">;
 
@@ -109,8 +115,10 @@ export function useTaskWebSocket(
         return;
       }
       if (message.type === "resync_required") {
-        lastIdRef.current = null;
-        expectGapRef.current = true;
+        // The server continues live from its newest id (when it says which).
+        const newest = typeof message.last_event_id === "number" ? message.last_event_id : null;
+        lastIdRef.current = newest;
+        expectGapRef.current = newest === null;
         refetch("server asked to resync");
         return;
       }
@@ -145,8 +153,8 @@ export function useTaskWebSocket(
     resolveUrl,
     onMessage,
     shouldReconnect: (event) => {
-      if (event.code === CLOSE_UNKNOWN) {
-        console.warn(`[useTaskWebSocket] Task ${taskId} is unknown to the server; not reconnecting`);
+      if (NO_RETRY_CLOSE_CODES.has(event.code)) {
+        console.warn(`[useTaskWebSocket] Task ${taskId}: server closed with ${event.code} ${event.reason}; not reconnecting`);
         return false;
       }
       return true;

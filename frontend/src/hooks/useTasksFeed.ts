@@ -4,7 +4,7 @@ import { liveCacheFor } from "../lib/liveCache";
 import { queryKeys } from "../lib/queryKeys";
 import type { ServerMessage, TaskEvent } from "../lib/types";
 import { wsUrl } from "../lib/wsUrl";
-import { TASK_SOCKET_TUNING } from "./useTaskWebSocket";
+import { NO_RETRY_CLOSE_CODES, TASK_SOCKET_TUNING } from "./useTaskWebSocket";
 import { useWebSocket, type UseWebSocketOptions, type UseWebSocketResult } from "./useWebSocket";
 
 /** How long lists wait for the feed before fetching anyway (a proxy may swallow WebSockets). */
@@ -80,6 +80,7 @@ export function useTasksFeed(enabled = true, options: TasksFeedOptions = {}): Ta
     random: options.random,
     onMessage,
     onClose: markReady,
+    shouldReconnect: (event) => !NO_RETRY_CLOSE_CODES.has(event.code),
   });
 
   return { ...socket, ready, maxReconnectAttempts: TASK_SOCKET_TUNING.maxReconnectAttempts };

@@ -140,6 +140,7 @@ export interface ConnectionEstablished {
 export interface ControlMessage {
   type: "resync_required" | "pong" | "error";
   message?: string;
+  last_event_id?: number | null;
   [extra: string]: unknown;
 }
 
