@@ -90,19 +90,31 @@ async def all_task_events(websocket: WebSocket) -> None:
                 "replayed": 0,
             },
         )
-        await _run(websocket, sub)
+        await _Connection(websocket, sub).run()
     except _GONE:
         pass
     finally:
         await bus.hub.unsubscribe(sub)
 
 
+class _Endpoint:
+    """A handler as a bare ASGI app, so Starlette adds no per-connection wrappers."""
+
+    def __init__(self, handler: Callable[[WebSocket], Awaitable[None]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.handler(WebSocket(scope, receive=receive, send=send))
+
+
 router.routes += [
-    WebSocketRoute("/api/ws/tasks/{task_id:int}", task_events, name="task_events"),
+    WebSocketRoute("/api/ws/tasks/{task_id:int}", _Endpoint(task_events), name="task_events"),
     WebSocketRoute(
-        "/api/ws/experiments/{experiment_id:int}", experiment_events, name="experiment_events"
+        "/api/ws/experiments/{experiment_id:int}",
+        _Endpoint(experiment_events),
+        name="experiment_events",
     ),
-    WebSocketRoute("/api/ws/tasks", all_task_events, name="all_task_events"),
+    WebSocketRoute("/api/ws/tasks", _Endpoint(all_task_events), name="all_task_events"),
 ]
 
 
@@ -122,8 +134,26 @@ async def subscribers(task_id: int, request: Request) -> dict[str, Any]:
 
 
 async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: int | None) -> None:
-    store: Store = websocket.app.state.store
     bus: EventBus = websocket.app.state.bus
+    sub = await _open(websocket, bus, task_id, experiment_pk)
+    if sub is None:
+        return
+    try:
+        await _Connection(websocket, sub).run()
+    except _GONE:
+        pass
+    finally:
+        await bus.hub.unsubscribe(sub)
+
+
+async def _open(
+    websocket: WebSocket, bus: EventBus, task_id: int | None, experiment_pk: int | None
+) -> Subscriber | None:
+    """Accept, check, subscribe and replay; the subscriber, or None once closed.
+
+    Its own coroutine, so nothing it needed stays referenced for the connection's life.
+    """
+    store: Store = websocket.app.state.store
     await websocket.accept()
 
     raw = websocket.query_params.get("last_event_id")
@@ -135,18 +165,18 @@ async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: in
                 raise ValueError
         except ValueError:
             await _close(websocket, CLOSE_BAD_REQUEST, "last_event_id must be an integer >= 0")
-            return
+            return None
 
     if experiment_pk is not None:
         experiment = await store.get_experiment(experiment_pk)
         if experiment is None:
             await _close(websocket, CLOSE_NOT_FOUND, f"experiment {experiment_pk} not found")
-            return
+            return None
         task_id = experiment.task_id
     assert task_id is not None
     if await store.last_event_id(task_id) is None:
         await _close(websocket, CLOSE_NOT_FOUND, f"task {task_id} not found")
-        return
+        return None
 
     sub = bus.hub.new_subscriber(task_id, experiment_pk)
     try:
@@ -155,11 +185,11 @@ async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: in
             replay = await bus.hub.replay(sub, last_event_id)
         except LookupError:
             await _close(websocket, CLOSE_NOT_FOUND, f"task {task_id} not found")
-            return
+            raise
         except Exception:
             log.exception("[EventBroadcaster] Cannot subscribe to task %d", task_id)
             await _close(websocket, CLOSE_UNAVAILABLE, "event pipeline unavailable; retry")
-            return
+            raise
         hello: dict[str, Any] = {
             "type": "connection_established",
             "task_id": task_id,
@@ -180,7 +210,7 @@ async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: in
                 },
             )
         elif replay.count:
-            # Live events meanwhile wait in the subscriber's buffer; the writer
+            # Live events meanwhile wait in the subscriber's queue; the writer
             # skips those at or below sub.last_id (= replay.newest).
             send = websocket.send
             async for page in replay.pages():
@@ -190,54 +220,68 @@ async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: in
                 log.info(
                     "[EventBroadcaster] Replayed %d events of %s", replay.count, sub.describe()
                 )
-        await _run(websocket, sub)
-    except _GONE:
-        pass
-    finally:
+    except Exception:
+        # Client gone, task deleted, or pipeline down (the socket is closed then).
         await bus.hub.unsubscribe(sub)
+        return None
+    except BaseException:
+        await bus.hub.unsubscribe(sub)
+        raise
+    return sub
 
 
-async def _run(websocket: WebSocket, sub: Subscriber) -> None:
-    """Deliver live events until the client leaves or is cut off; reads client frames."""
-    send = websocket.send
-    writer: asyncio.Task[None] | None = None
-    loop = asyncio.get_running_loop()
+class _Connection:
+    """Live delivery to one client after the replay: reads client frames, and starts
+    a writer task only while something is queued."""
 
-    def kick() -> None:
-        nonlocal writer
+    __slots__ = ("websocket", "sub", "writer")
+
+    def __init__(self, websocket: WebSocket, sub: Subscriber) -> None:
+        self.websocket = websocket
+        self.sub = sub
+        self.writer: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        writer = self.writer
         if writer is None or writer.done():
-            writer = loop.create_task(_drain(websocket, send, sub))
-        elif sub.close_code is not None:
+            self.writer = asyncio.get_running_loop().create_task(_drain(self.websocket, self.sub))
+        elif self.sub.close_code is not None:
             # Cut off while the writer waits on a socket the client does not read:
             # the close frame queues behind it; drop the connection if it never drains.
-            loop.call_later(ABORT_AFTER, _abort_if_stuck, websocket, writer)
+            asyncio.get_running_loop().call_later(
+                ABORT_AFTER, _abort_if_stuck, self.websocket, writer
+            )
 
-    sub.kick = kick
-    if DIRECT_WRITES:
-        sub.direct = direct_writer(websocket)
-    if sub.queue or sub.closed:
-        kick()  # events that arrived during the replay
-    try:
-        while not sub.closed:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            reply = _answer(message)
-            if reply is not None:
-                sub.push(reply)
-    finally:
-        sub.kick = None
-        if sub.close_code is None:
-            sub.close()  # the client left
-        if writer is not None and not writer.done():
+    async def run(self) -> None:
+        websocket, sub = self.websocket, self.sub
+        sub.kick = self.kick
+        if DIRECT_WRITES:
+            sub.direct = direct_writer(websocket)
+        if sub.queue or sub.closed:
+            self.kick()  # events that arrived during the replay
+        try:
+            while not sub.closed:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                reply = _answer(message)
+                if reply is not None:
+                    sub.push(reply)
+        finally:
+            sub.kick = None
             if sub.close_code is None:
-                writer.cancel()  # nothing left to say to a client that is gone
-            with contextlib.suppress(BaseException):
-                await writer
+                sub.close()  # the client left
+            writer = self.writer
+            if writer is not None and not writer.done():
+                if sub.close_code is None:
+                    writer.cancel()  # nothing left to say to a client that is gone
+                with contextlib.suppress(BaseException):
+                    await writer
 
 
-async def _drain(websocket: WebSocket, send: _Send, sub: Subscriber) -> None:
+async def _drain(websocket: WebSocket, sub: Subscriber) -> None:
     """Send the queued items in order, then end; close the socket if the hub cut it off."""
+    send = websocket.send
     try:
         while not sub.closed:
             item = sub.pop()
@@ -275,18 +319,23 @@ def direct_writer(websocket: WebSocket) -> Callable[[bytes], bool] | None:
     flow control and 4429 policy as before.
     """
     proto = _uvicorn_protocol(websocket._send)
-    if proto is None:
-        return None
-    transport = proto.transport
-    writable = proto.writable
+    return None if proto is None else _DirectWriter(proto)
 
-    def write(frame: bytes) -> bool:
-        if proto.close_sent or proto.disconnected or not writable.is_set():
+
+class _DirectWriter:
+    __slots__ = ("proto", "transport", "writable")
+
+    def __init__(self, proto: Any) -> None:
+        self.proto = proto
+        self.transport = proto.transport
+        self.writable = proto.writable
+
+    def __call__(self, frame: bytes) -> bool:
+        proto = self.proto
+        if proto.close_sent or proto.disconnected or not self.writable.is_set():
             return False
-        transport.write(frame)
+        self.transport.write(frame)
         return True
-
-    return write
 
 
 def _abort_if_stuck(websocket: WebSocket, writer: asyncio.Task[None]) -> None:
