@@ -218,9 +218,23 @@ def test_server_killed_mid_task_resumes_and_loses_no_event(spawn: Spawn, data_di
     _start(server, task["id"])
     wait_until(lambda: "experiment_completed" in before.types, timeout=60)
     wait_until(lambda: before.types.count("experiment_started") == 2, timeout=30)
+    engines = wait_until(lambda: _sim_processes(server), timeout=30)
     server.kill()
     before.join(timeout=10)
     assert before.types[-1] not in ("task_completed",)
+
+    # The engine of experiment 2 outlives the killed server (it has a session of
+    # its own) and nothing stopped it: an orphan for the restarted server to reap.
+    def running(proc: psutil.Process) -> bool:  # an exited, unreaped process has ended
+        try:
+            return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    orphans = [p for p in engines if running(p)]
+    assert orphans, "the engine died with its server: nothing left to reap"
+    ports = {c[c.index("--port") + 1] for c in map(_cmdline, orphans) if "--port" in c}
+    assert ports
 
     restarted = _serve(spawn, data_dir, port=server.port)
     after = WsCollector(f"{url}?last_event_id={before.ids[-1]}").start().join()
@@ -237,3 +251,20 @@ def test_server_killed_mid_task_resumes_and_loses_no_event(spawn: Spawn, data_di
         json.dumps(e["parameters"], sort_keys=True) for e in experiments if e["status"] == "success"
     }
     assert len(done) == 3
+    # The restarted server reaped the orphan, and no engine of this task is left.
+    assert f"terminated orphaned engine processes {[p.pid for p in orphans]}" in restarted.tail(400)
+    for e in experiments:
+        command = (e["engine_command"] or "").split()
+        if "--port" in command:
+            ports.add(command[command.index("--port") + 1])
+    left = [
+        p
+        for p in psutil.process_iter()
+        if "autotuner.sim" in (c := _cmdline(p))
+        and "--port" in c
+        and c[c.index("--port") + 1] in ports
+        and running(p)
+    ]
+    assert left == []
+    assert not any(running(p) for p in orphans)
+    assert list((data_dir / "logs" / f"task-{task['id']}").rglob("*.pid")) == []
