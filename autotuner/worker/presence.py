@@ -11,6 +11,7 @@ import time
 import uuid
 
 from autotuner.config import Settings
+from autotuner.runtimes import reap_orphans
 from autotuner.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ class WorkerPresence:
         self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # Engines left by a launcher on this host that was killed (no teardown ran)
+        # still hold their port and GPU memory; end them before taking work.
+        reaped = await asyncio.to_thread(reap_orphans, self.settings.logs_dir)
+        if reaped:
+            log.warning("Terminated engines orphaned by a killed process: %s", reaped)
         await self.beat()
         self._loop_task = asyncio.create_task(self._loop(), name="autotuner-presence")
 

@@ -143,7 +143,9 @@ class TaskRunner:
         # their port and GPU memory.
         reaped = await asyncio.to_thread(reap_orphans, self.settings.logs_dir / f"task-{task.id}")
         if reaped:
-            log.warning("Task %d: terminated orphaned engine processes %s", task.id, reaped)
+            log.warning(
+                "Task %d: terminated engines orphaned by a killed process: %s", task.id, reaped
+            )
         spec = TaskSpec.model_validate(task.spec)
         try:
             runtime = get_runtime(spec.deployment_mode, spec.base_runtime)

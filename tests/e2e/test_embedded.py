@@ -252,7 +252,9 @@ def test_server_killed_mid_task_resumes_and_loses_no_event(spawn: Spawn, data_di
     }
     assert len(done) == 3
     # The restarted server reaped the orphan, and no engine of this task is left.
-    assert f"terminated orphaned engine processes {[p.pid for p in orphans]}" in restarted.tail(400)
+    assert f"Terminated engines orphaned by a killed process: {[p.pid for p in orphans]}" in (
+        restarted.tail(400)
+    )
     for e in experiments:
         command = (e["engine_command"] or "").split()
         if "--port" in command:
