@@ -85,6 +85,39 @@ def worker() -> None:
     create_worker(settings).run()
 
 
+TokenOption = Annotated[
+    str | None,
+    typer.Option(envvar="AUTOTUNER_TOKEN", help="API token, when the server requires one"),
+]
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@app.command()
+def token(
+    subject: Annotated[str, typer.Option(help="who the token is for")] = "autotuner",
+    expires_in: Annotated[float, typer.Option(help="lifetime in hours")] = 24.0,
+    read_only: Annotated[bool, typer.Option(help="may read but not change anything")] = False,
+) -> None:
+    """Print an API token signed with AUTOTUNER_AUTH_SECRET."""
+    from autotuner.api.auth import create_token
+
+    settings = Settings()
+    if settings.auth_secret is None:
+        typer.echo("set AUTOTUNER_AUTH_SECRET (the secret the server checks tokens with)", err=True)
+        raise typer.Exit(2)
+    typer.echo(
+        create_token(
+            settings.auth_secret.get_secret_value(),
+            subject,
+            expires_in=expires_in * 3600,
+            scope="read" if read_only else "write",
+        )
+    )
+
+
 def _load_spec(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -104,13 +137,14 @@ def run(
     task_file: Annotated[Path, typer.Argument(help="task file, JSON or YAML")],
     server: Annotated[str, typer.Option(help="autotuner server URL")] = "http://127.0.0.1:8000",
     watch_events: Annotated[bool, typer.Option("--watch/--no-watch")] = True,
+    token: TokenOption = None,
 ) -> None:
     """Create a task from a file on a running server, start it and follow it live."""
     import httpx
 
     spec = _load_spec(task_file)
     try:
-        with httpx.Client(base_url=server, timeout=30) as client:
+        with httpx.Client(base_url=server, timeout=30, headers=_headers(token)) as client:
             created = client.post("/api/tasks", json=spec)
             if created.status_code == 422:
                 for problem in _invalid_fields(created):
@@ -131,7 +165,7 @@ def run(
         raise typer.Exit(1) from exc
     typer.echo(f"task {task['id']} ({task['task_name']}) started")
     if watch_events:
-        raise typer.Exit(_follow(server, task["id"], raw=False, reached=True))
+        raise typer.Exit(_follow(server, task["id"], raw=False, reached=True, token=token))
 
 
 def _detail(response: Any) -> str:
@@ -162,9 +196,10 @@ def watch(
     task_id: Annotated[int, typer.Argument(help="task id")],
     server: Annotated[str, typer.Option(help="autotuner server URL")] = "http://127.0.0.1:8000",
     raw: Annotated[bool, typer.Option(help="print each event as JSON")] = False,
+    token: TokenOption = None,
 ) -> None:
     """Follow a task's events live in the terminal (resumes across disconnects)."""
-    raise typer.Exit(_follow(server, task_id, raw=raw))
+    raise typer.Exit(_follow(server, task_id, raw=raw, token=token))
 
 
 class _OutputClosed(Exception):
@@ -174,11 +209,13 @@ class _OutputClosed(Exception):
 _TERMINAL = ("task_completed", "task_failed", "task_cancelled")
 
 
-def _follow(server: str, task_id: int, *, raw: bool, reached: bool = False) -> int:
+def _follow(
+    server: str, task_id: int, *, raw: bool, reached: bool = False, token: str | None = None
+) -> int:
     """Print a task's events until it ends; the exit code: 0 completed, 1 failed
     or cancelled (or the server could not be reached), 2 no such task."""
     try:
-        return asyncio.run(_watch(server, task_id, raw=raw, reached=reached))
+        return asyncio.run(_watch(server, task_id, raw=raw, reached=reached, token=token))
     except KeyboardInterrupt:
         print(f"\nstopped following task {task_id} (the task itself goes on)", file=sys.stderr)
         return 130
@@ -188,7 +225,14 @@ def _follow(server: str, task_id: int, *, raw: bool, reached: bool = False) -> i
         return 1
 
 
-async def _watch(server: str, task_id: int, *, raw: bool = False, reached: bool = False) -> int:
+async def _watch(
+    server: str,
+    task_id: int,
+    *,
+    raw: bool = False,
+    reached: bool = False,
+    token: str | None = None,
+) -> int:
     """Follow the task's socket, resuming after the last event seen on every reconnect.
 
     The first connection failing means a wrong URL or no server (exit 1), unless
@@ -205,7 +249,9 @@ async def _watch(server: str, task_id: int, *, raw: bool = False, reached: bool 
         try:
             # No frame size limit: an event too big for it would be refused on
             # every reconnect, and the stream could never get past it.
-            async with websockets.connect(f"{url}?last_event_id={last}", max_size=None) as sock:
+            async with websockets.connect(
+                f"{url}?last_event_id={last}", max_size=None, additional_headers=_headers(token)
+            ) as sock:
                 reached = True
                 delay = 1.0
                 async for frame in sock:
@@ -213,7 +259,8 @@ async def _watch(server: str, task_id: int, *, raw: bool = False, reached: bool 
                     if msg.get("type") == "resync_required":
                         # More events were missed than a reconnect replays: read
                         # them by REST, then the socket goes on after them.
-                        async for event in _missed(base, task_id, last, msg["last_event_id"]):
+                        missed = _missed(base, task_id, last, msg["last_event_id"], token)
+                        async for event in missed:
                             last = event["id"]
                             _show(event, json.dumps(event, separators=(",", ":")), raw)
                             if event["type"] in _TERMINAL:
@@ -229,6 +276,9 @@ async def _watch(server: str, task_id: int, *, raw: bool = False, reached: bool 
         except websockets.ConnectionClosedError as exc:
             if exc.rcvd is not None and exc.rcvd.code == 4404:
                 print(f"task {task_id} not found on {server}", file=sys.stderr)
+                return 2
+            if exc.rcvd is not None and exc.rcvd.code in (4401, 4403):
+                print(f"not allowed: {exc.rcvd.reason} (see --token)", file=sys.stderr)
                 return 2
             code = exc.rcvd.code if exc.rcvd is not None else "none"
             print(f"connection closed (code {code}); reconnecting", file=sys.stderr)
@@ -250,12 +300,12 @@ async def _watch(server: str, task_id: int, *, raw: bool = False, reached: bool 
 
 
 async def _missed(
-    base: str, task_id: int, after: int, newest: int
+    base: str, task_id: int, after: int, newest: int, token: str | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """The task's events ``after < id <= newest``, from its REST history."""
     import httpx
 
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=_headers(token)) as client:
         while after < newest:
             response = await client.get(
                 f"/api/tasks/{task_id}/events", params={"after": after, "limit": 1000}

@@ -66,3 +66,36 @@ def test_websockets_need_a_valid_token(server: AutotunerProcess) -> None:
         assert json.loads(sock.recv(timeout=5))["type"] == "connection_established"
     with connect(path, additional_headers=_auth(token)) as sock:
         assert json.loads(sock.recv(timeout=5))["type"] == "connection_established"
+
+
+def test_cli_token_run_and_watch(server: AutotunerProcess, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "autotuner.cli", *args],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert cli("token").returncode == 2  # no secret, no token
+    minted = cli("token", "--subject", "ci", AUTOTUNER_AUTH_SECRET=SECRET)
+    assert minted.returncode == 0
+    token = minted.stdout.strip()
+
+    spec = tmp_path / "docker.yaml"
+    spec.write_text("task_name: needs-docker\nmodel: {id_or_path: m}\nparameters: {tp-size: [1]}\n")
+    refused = cli("run", str(spec), "--server", server.url)
+    assert refused.returncode == 2 and "authentication required" in refused.stderr
+    ran = cli("run", str(spec), "--server", server.url, AUTOTUNER_TOKEN=token)
+    # docker is not a mode this build drives: the task fails, and says why.
+    assert ran.returncode == 1, ran.stderr
+    assert "task_failed" in ran.stdout and "docker" in ran.stdout
+    watched = cli("watch", "1", "--server", server.url, "--token", token)
+    assert watched.returncode == 1 and "task_started" in watched.stdout
+    anonymous = cli("watch", "1", "--server", server.url)
+    assert anonymous.returncode == 2 and "not allowed" in anonymous.stderr
