@@ -203,6 +203,30 @@ async function main() {
       await tab.page.close();
     });
 
+    // -------------------------------------------------------------- 2b
+    await scenario("an example started in one click shows its failed experiment and the engine's error", async () => {
+      const tab = await openTab(context, "example");
+      await tab.page.goto(`${base}/#/tasks/new`);
+      const example = tab.page.locator('[data-testid="example"][data-example="sim-oom"]');
+      if (!(await example.count())) throw new Error("the server offers no sim-oom example");
+      await example.click();
+      await tab.page.getByTestId("create-and-start").click();
+      await tab.page.waitForURL(/#\/tasks\/\d+$/, { timeout: 15_000 });
+      const taskId = Number(/#\/tasks\/(\d+)$/.exec(tab.page.url())[1]);
+      const done = await waitTaskFinished(server, taskId, 120_000);
+      await until(async () => (await tab.page.locator("h1 .badge").getAttribute("data-status")) === done.status, { message: "the final status on the page" });
+      const rows = await assertSameExperiments(tab.page, server, taskId);
+      assert(rows.some((r) => r.status === "failed"), `no failed experiment: ${JSON.stringify(rows)}`);
+      const failedRow = tab.page.locator('[data-testid="experiment-row"][data-status="failed"]').first();
+      const text = (await failedRow.textContent()) ?? "";
+      assert(/memory/i.test(text), `the failed row shows no out-of-memory error: ${text}`);
+      assert((await tab.page.locator('[data-testid="objective-chart"] .point-failed').count()) >= 1, "the chart marks no failed experiment");
+      log(`  task ${taskId} ${done.status}: ${rows.map((r) => r.status).join(", ")}`);
+      await failedRow.click();
+      await screenshot(tab.page, "experiments-failed");
+      await tab.page.close();
+    });
+
     // -------------------------------------------------------------- 3
     await scenario(`no polling and no request per event while connected: ${WINDOW_S} s running, ${WINDOW_S} s idle`, async () => {
       const spec = longSpec(`e2e-long-${stamp}`, WINDOW_S + 15);

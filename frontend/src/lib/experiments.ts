@@ -63,17 +63,19 @@ export function parameterNames(experiments: ExperimentPublic[], task?: TaskPubli
   return [...names];
 }
 
+/** One violation as the server reports it (`slo`, `metric`, `threshold`, `actual` in s, `excess_ratio`, `hard_fail`, `penalty`). */
 export function sloViolationText(violation: Record<string, unknown>): string {
-  const metric = violation.metric ?? violation.name ?? violation.slo ?? "slo";
-  const parts = [String(metric)];
-  if (violation.value !== undefined) parts.push(`= ${formatShort(violation.value)}`);
-  if (violation.threshold !== undefined) parts.push(`> ${formatShort(violation.threshold)}`);
-  if (violation.hard_fail) parts.push("(hard)");
+  const name = String(violation.slo ?? violation.metric ?? "slo");
+  const num = (v: unknown) => (typeof v === "number" ? Math.round(v * 1000) / 1000 : null);
+  const actual = num(violation.actual ?? violation.value);
+  const threshold = num(violation.threshold);
+  const parts = [name];
+  if (actual !== null && threshold !== null) parts.push(`${actual} s > ${threshold} s`);
+  const excess = num(violation.excess_ratio);
+  if (excess !== null) parts.push(`(+${Math.round(excess * 100)} %)`);
+  if (violation.hard_fail === true) parts.push("— hard limit, experiment failed");
+  else if (typeof violation.penalty === "number") parts.push(`— score penalty ×${num(violation.penalty)}`);
   return parts.length > 1 ? parts.join(" ") : JSON.stringify(violation);
-}
-
-function formatShort(value: unknown): string {
-  return typeof value === "number" ? String(Math.round(value * 1000) / 1000) : String(value);
 }
 
 function csvCell(value: unknown): string {

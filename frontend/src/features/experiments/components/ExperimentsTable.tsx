@@ -76,7 +76,7 @@ export function ExperimentsTable({ experiments, parameters, bestId }: { experime
                       <div className="error-text small">{formatNumber(100 * (metricValue(e, "error_rate") ?? 0), 1)} % errors</div>
                     ) : null}
                     {e.error_message ? (
-                      <div className="error-text small clamp" title={e.error_message}>
+                      <div className="error-text small clamp clamp-narrow" title={e.error_message}>
                         {e.error_message.split("\n")[0]}
                       </div>
                     ) : null}
@@ -86,14 +86,16 @@ export function ExperimentsTable({ experiments, parameters, bestId }: { experime
                 {open === e.id ? (
                   <tr className="row-detail">
                     <td colSpan={parameters.length + METRIC_COLUMNS.length + 5}>
-                      {violations.length ? (
-                        <ul className="violations">
-                          {violations.map((v, i) => (
-                            <li key={i}>{sloViolationText(v)}</li>
-                          ))}
-                        </ul>
-                      ) : null}
-                      {e.error_message ? <pre className="error-pre">{e.error_message}</pre> : null}
+                      <div className="detail-box">
+                        {violations.length ? (
+                          <ul className="violations">
+                            {violations.map((v, i) => (
+                              <li key={i}>{sloViolationText(v)}</li>
+                            ))}
+                          </ul>
+                        ) : null}
+                        {e.error_message ? <pre className="error-pre">{e.error_message}</pre> : null}
+                      </div>
                     </td>
                   </tr>
                 ) : null}
