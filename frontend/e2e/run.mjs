@@ -5,8 +5,10 @@
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //   E2E_WINDOW_S    length of each request-counting window (default 20, at least 20)
 //   E2E_SCREENSHOTS where page screenshots go (default ../docs/screenshots)
+//   E2E_ONLY        run only the scenarios whose name contains this text
 //
 // Exits non-zero if any scenario fails; prints "N passed, N failed" last.
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -112,6 +114,7 @@ async function assertSameExperiments(page, server, taskId) {
 
 const results = [];
 async function scenario(name, fn) {
+  if (process.env.E2E_ONLY && !name.toLowerCase().includes(process.env.E2E_ONLY.toLowerCase())) return;
   const started = Date.now();
   log(`▶ ${name}`);
   try {
@@ -207,6 +210,7 @@ async function main() {
     await scenario("an example started in one click shows its failed experiment and the engine's error", async () => {
       const tab = await openTab(context, "example");
       await tab.page.goto(`${base}/#/tasks/new`);
+      await tab.page.locator('[data-testid="example"]').first().waitFor();
       const example = tab.page.locator('[data-testid="example"][data-example="sim-oom"]');
       if (!(await example.count())) throw new Error("the server offers no sim-oom example");
       await example.click();
@@ -346,6 +350,34 @@ async function main() {
       assert(statsRequests >= 2 && statsRequests <= 4, `dashboard polled stats ${statsRequests} times in 11 s`);
       await screenshot(tab.page, "dashboard");
       await tab.page.close();
+    });
+    // -------------------------------------------------------------- 7
+    await scenario("a server with AUTOTUNER_AUTH_SECRET: the UI asks for a token, then goes live with it", async () => {
+      const secret = `e2e-secret-${stamp}-0123456789abcdef`;
+      const authDir = mkdtempSync(join(tmpdir(), "autotuner-e2e-auth-"));
+      const authServer = new AutotunerServer({ bin: BIN, dataDir: authDir, port: await freePort(), env: { AUTOTUNER_AUTH_SECRET: secret }, log });
+      try {
+        await authServer.start();
+        const token = execFileSync(BIN, ["token", "--subject", "e2e"], { env: { ...process.env, AUTOTUNER_AUTH_SECRET: secret } })
+          .toString()
+          .trim()
+          .split(/\s+/)
+          .pop();
+        const tab = await openTab(context, "auth");
+        await tab.page.goto(`${authServer.base}/#/tasks`);
+        await tab.page.getByTestId("token-banner").waitFor({ timeout: 15_000 });
+        assert((await phaseOf(tab.page)) !== "live", "live without a token");
+        await tab.page.getByLabel("API token").fill(token);
+        await tab.page.getByRole("button", { name: "Use token" }).click();
+        await until(async () => (await phaseOf(tab.page)) === "live", { message: "live with the token" });
+        await tab.page.getByTestId("token-banner").waitFor({ state: "detached" });
+        await tab.page.getByText("No tasks yet.").waitFor();
+        log("  refused without a token, live with one");
+        await tab.page.close();
+      } finally {
+        await authServer.stop();
+        rmSync(authDir, { recursive: true, force: true });
+      }
     });
   } finally {
     await browser.close();

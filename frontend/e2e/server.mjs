@@ -22,7 +22,8 @@ export async function freePort() {
  * Its output goes to <dataDir>/server.log.
  */
 export class AutotunerServer {
-  constructor({ bin, dataDir, port, log = console.log }) {
+  constructor({ bin, dataDir, port, env = {}, log = console.log }) {
+    this.env = env;
     this.bin = bin;
     this.dataDir = dataDir;
     this.port = port;
@@ -35,7 +36,7 @@ export class AutotunerServer {
   async start(timeoutMs = 60_000) {
     const out = createWriteStream(this.logFile, { flags: "a" });
     this.proc = spawn(this.bin, ["serve", "--host", "127.0.0.1", "--port", String(this.port)], {
-      env: { ...process.env, AUTOTUNER_DATA_DIR: this.dataDir },
+      env: { ...process.env, ...this.env, AUTOTUNER_DATA_DIR: this.dataDir },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.proc.stdout.pipe(out);

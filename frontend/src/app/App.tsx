@@ -1,4 +1,5 @@
 import { ConnectionIndicator } from "../components/ConnectionIndicator";
+import { TokenBanner } from "../components/TokenBanner";
 import { DashboardPage } from "../features/dashboard/components/DashboardPage";
 import { ExperimentsPage } from "../features/experiments/components/ExperimentsPage";
 import { NewTaskPage } from "../features/new-task/components/NewTaskPage";
@@ -77,7 +78,10 @@ export function App() {
             </a>
           </div>
         </aside>
-        <main className="main">{page}</main>
+        <main className="main">
+          <TokenBanner />
+          {page}
+        </main>
       </div>
     </TasksFeedContext.Provider>
   );

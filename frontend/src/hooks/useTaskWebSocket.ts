@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { AUTH_CLOSE_CODES, reportAuthProblem, useAuth } from "../lib/auth";
 import { liveCacheFor } from "../lib/liveCache";
 import { queryKeys } from "../lib/queryKeys";
 import type { ServerMessage, TaskEvent, TaskPublic } from "../lib/types";
@@ -143,8 +144,10 @@ export function useTaskWebSocket(
     [live, refetch, taskId],
   );
 
+  const { token } = useAuth();
   const active = enabled && taskId !== null;
-  const url = active ? taskWsUrl(taskId) : null;
+  // The token is part of the URL: a new token reconnects.
+  const url = active ? taskWsUrl(taskId, undefined, token) : null;
 
   const socket = useWebSocket<ServerMessage>(url, {
     ...TASK_SOCKET_TUNING,
@@ -153,6 +156,7 @@ export function useTaskWebSocket(
     resolveUrl,
     onMessage,
     shouldReconnect: (event) => {
+      if (AUTH_CLOSE_CODES.has(event.code)) reportAuthProblem(event.reason || "the server refused the live connection");
       if (NO_RETRY_CLOSE_CODES.has(event.code)) {
         console.warn(`[useTaskWebSocket] Task ${taskId}: server closed with ${event.code} ${event.reason}; not reconnecting`);
         return false;

@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useCallback, useContext, useEffect, useRef, useState } from "react";
+import { AUTH_CLOSE_CODES, reportAuthProblem, useAuth } from "../lib/auth";
 import { liveCacheFor } from "../lib/liveCache";
 import { queryKeys } from "../lib/queryKeys";
 import type { ServerMessage, TaskEvent } from "../lib/types";
@@ -74,12 +75,16 @@ export function useTasksFeed(enabled = true, options: TasksFeedOptions = {}): Ta
     [live, markReady, queryClient],
   );
 
-  const socket = useWebSocket<ServerMessage>(enabled ? wsUrl("/api/ws/tasks") : null, {
+  const { token } = useAuth();
+  const socket = useWebSocket<ServerMessage>(enabled ? wsUrl("/api/ws/tasks", undefined, token) : null, {
     ...TASK_SOCKET_TUNING,
     heartbeatInterval: options.heartbeatInterval ?? 30000,
     random: options.random,
     onMessage,
-    onClose: markReady,
+    onClose: (event) => {
+      if (AUTH_CLOSE_CODES.has(event.code)) reportAuthProblem(event.reason || "the server refused the live connection");
+      markReady();
+    },
     shouldReconnect: (event) => !NO_RETRY_CLOSE_CODES.has(event.code),
   });
 

@@ -1,3 +1,5 @@
+import { getToken, reportAuthProblem } from "./auth";
+
 /** The REST client: JSON over fetch, errors carrying FastAPI's `detail`. */
 
 export interface FieldError {
@@ -49,6 +51,8 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
     headers.set("Content-Type", "application/json");
   }
   headers.set("Accept", "application/json");
+  const token = getToken();
+  if (token) headers.set("Authorization", `Bearer ${token}`);
   const response = await fetch(path, { ...init, headers });
   if (response.status === 204) return undefined as T;
   const text = await response.text();
@@ -62,6 +66,7 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
   }
   if (!response.ok) {
     const detail = typeof body === "object" && body !== null && "detail" in body ? (body as { detail: unknown }).detail : body;
+    if (response.status === 401) reportAuthProblem(typeof detail === "string" ? detail : "authentication required");
     throw new ApiError(response.status, detail, describe(response.status, detail, response.statusText));
   }
   return body as T;
