@@ -33,6 +33,9 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request, WebSocket
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import (
+    WebSocketsSansIOProtocol as _SansIO,
+)
 
 from autotuner.events import EventBus, Outgoing, Subscriber
 from autotuner.store import Store
@@ -51,13 +54,6 @@ ABORT_AFTER = 30.0
 
 #: Write event frames straight to uvicorn's transport when possible (see direct_writer).
 DIRECT_WRITES = True
-
-try:
-    from uvicorn.protocols.websockets.websockets_sansio_impl import (
-        WebSocketsSansIOProtocol as _SansIO,
-    )
-except ImportError:  # pragma: no cover - uvicorn is a dependency
-    _SansIO = None
 
 _PONG = Outgoing.control({"type": "pong"})
 _Send = Callable[[Any], Awaitable[None]]
@@ -349,7 +345,7 @@ def _abort_if_stuck(websocket: WebSocket, writer: asyncio.Task[None]) -> None:
 
 def _uvicorn_protocol(send: Any, depth: int = 0) -> Any:
     """uvicorn's protocol object behind an ASGI ``send`` (through middleware closures)."""
-    if _SansIO is None or depth > 12:
+    if depth > 12:
         return None
     owner = getattr(send, "__self__", None)
     if isinstance(owner, _SansIO):

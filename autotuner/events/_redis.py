@@ -322,7 +322,7 @@ class RedisTransport(Transport):
                 return local
             async with client.pipeline(transaction=False) as pipe:
                 for process in others:
-                    pipe.hget(f"{self._ns}:subs:{process}", task_id)
+                    pipe.hget(f"{self._ns}:subs:{process}", str(task_id))
                 values = await pipe.execute()
         except _ERRORS as exc:
             log.warning("[EventBroadcaster] cannot read subscriber counts from Redis: %s", exc)

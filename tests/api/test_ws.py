@@ -381,3 +381,29 @@ async def test_subscriber_counts_cover_every_server_and_forget_a_killed_one(
     assert count == 2, "the killed server's clients are still counted after 10 s"
     for client in clients[:2]:
         await client.close()
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["open", "auth"])
+async def test_product_app_serves_the_sockets_on_the_direct_path(
+    embedded: Deployment, auth: bool
+) -> None:
+    """The same protocol through ``create_app``'s middleware (and its auth, when on)."""
+    secret = "test-secret-0123456789abcdef0123456789"
+    env = {"AUTOTUNER_AUTH_SECRET": secret} if auth else {}
+    (server,) = await embedded.start(product=True, env=env)
+    task = await new_task(embedded.store)
+    query = ""
+    if auth:
+        from autotuner.api.auth import create_token
+
+        code, _ = await close_code(f"{server.ws}/api/ws/tasks/{task}")
+        assert code == 4401
+        query = f"?token={create_token(secret, 'tests')}"
+    client = await Client.connect(f"{server.ws}/api/ws/tasks/{task}{query}")
+    assert (await client.recv())["type"] == "connection_established"
+    last = await server.publish(task, 20)
+    await client.events_until(last)
+    assert client.ids() == list(range(1, 21))
+    stats = (await server.get("/test/stats")).json()
+    assert stats["direct_deliveries"] == 20
+    await client.close()

@@ -1,9 +1,10 @@
 """A minimal real server for the event-pipeline tests: Store + EventBus + the ws router.
 
 Run as ``python -m tests.events.server --port P --database-url URL [--redis-url URL
---namespace NS] [--send-buffer N]``. It also mounts ``POST /test/publish`` (test
-only, never in the product app) so a test can publish inside the server process,
-as the embedded mode's runner does.
+--namespace NS] [--send-buffer N] [--product]``. It also mounts ``POST /test/publish``
+(test only, never in the product app) so a test can publish inside the server
+process, as the embedded mode's runner does. ``--product`` serves the product's
+``create_app`` (with its middleware, queue and UI) plus those test routes.
 """
 
 from __future__ import annotations
@@ -41,7 +42,23 @@ def build_app(settings: Settings, *, namespace: str | None = None) -> FastAPI:
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(ws.router)
+    add_test_routes(app)
+    return app
 
+
+def build_product_app(settings: Settings) -> FastAPI:
+    from autotuner.api.app import create_app
+
+    app = create_app(settings)
+    add_test_routes(app)
+    # Ahead of the product's catch-alls (the UI mount at "/").
+    test_routes = [r for r in app.router.routes if getattr(r, "path", "").startswith("/test/")]
+    others = [r for r in app.router.routes if r not in test_routes]
+    app.router.routes[:] = test_routes + others
+    return app
+
+
+def add_test_routes(app: FastAPI) -> None:
     @app.post("/test/publish")
     async def publish(request: Request) -> dict[str, Any]:
         body = await request.json()
@@ -63,8 +80,6 @@ def build_app(settings: Settings, *, namespace: str | None = None) -> FastAPI:
     async def stats(request: Request) -> dict[str, Any]:
         return request.app.state.bus.stats()
 
-    return app
-
 
 def main() -> None:
     import uvicorn
@@ -77,15 +92,19 @@ def main() -> None:
     parser.add_argument("--send-buffer", type=int, default=1024)
     parser.add_argument("--ws", default="websockets-sansio")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--product", action="store_true", help="serve autotuner's create_app")
+    parser.add_argument("--data-dir")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level, format="%(name)s %(levelname)s %(message)s")
     settings = Settings(
         database_url=args.database_url,
         redis_url=args.redis_url,
         ws_send_buffer=args.send_buffer,
+        **({"data_dir": args.data_dir} if args.data_dir else {}),
     )
+    app = build_product_app(settings) if args.product else build_app(settings, args.namespace)
     uvicorn.run(
-        build_app(settings, namespace=args.namespace),
+        app,
         host="127.0.0.1",
         port=args.port,
         ws=args.ws,

@@ -61,6 +61,8 @@ class ServerProcess:
         redis: RedisTarget | None = None,
         send_buffer: int = 1024,
         ws: str = "websockets-sansio",
+        product: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.log = log
@@ -79,8 +81,16 @@ class ServerProcess:
         ]
         if redis is not None:
             args += ["--redis-url", redis.url, "--namespace", redis.namespace]
+        if product:
+            args += ["--product", "--data-dir", str(log.parent / f"data-{self.port}")]
         with log.open("ab") as out:
-            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
         self.http = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}"
 
