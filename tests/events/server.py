@@ -102,7 +102,11 @@ def main() -> None:
         ws_send_buffer=args.send_buffer,
         **({"data_dir": args.data_dir} if args.data_dir else {}),
     )
-    app = build_product_app(settings) if args.product else build_app(settings, args.namespace)
+    app = (
+        build_product_app(settings)
+        if args.product
+        else build_app(settings, namespace=args.namespace)
+    )
     uvicorn.run(
         app,
         host="127.0.0.1",
