@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         "postgresql:// URLs are used with asyncpg.",
     )
     redis_url: str | None = Field(default=None, description="Redis URL: enables distributed mode")
+    redis_namespace: str = Field(
+        default="autotuner",
+        description="Prefix of every Redis key and channel: deployments sharing one Redis "
+        "need distinct namespaces (pub/sub channels ignore the database number)",
+        min_length=1,
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -36,7 +42,6 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     worker_stale_seconds: float = Field(default=30.0, gt=0)
     max_concurrent_tasks: int = Field(default=1, ge=1)
-    queue_name: str = "autotuner:queue"
     auth_secret: SecretStr | None = Field(
         default=None, description="Require JWTs signed with this secret on /api (HS256)"
     )
@@ -57,6 +62,11 @@ class Settings(BaseSettings):
         if url.startswith("sqlite:///"):
             url = "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
         return url
+
+    @property
+    def queue_name(self) -> str:
+        """The ARQ queue: one per namespace."""
+        return f"{self.redis_namespace}:queue"
 
     @property
     def distributed(self) -> bool:

@@ -155,7 +155,7 @@ def create_event_bus(settings: Settings, store: Store, *, namespace: str | None 
     if settings.redis_url:
         from autotuner.events._redis import RedisTransport
 
-        ns = namespace or getattr(settings, "redis_namespace", None) or "autotuner"
+        ns = namespace or settings.redis_namespace
         transport = RedisTransport(settings.redis_url, namespace=ns)
     else:
         transport = MemoryTransport()

@@ -21,6 +21,7 @@ def env(redis_url: str, pg_url: str, data_dir: Path) -> dict[str, str]:
         "AUTOTUNER_REDIS_URL": redis_url,
         "AUTOTUNER_DATABASE_URL": pg_url,
         "AUTOTUNER_DATA_DIR": str(data_dir),
+        "AUTOTUNER_REDIS_NAMESPACE": f"autotuner-test-{uuid.uuid4().hex[:8]}",
         "AUTOTUNER_WORKER_HEARTBEAT_SECONDS": "1",
         "AUTOTUNER_WORKER_STALE_SECONDS": "5",
     }
