@@ -64,8 +64,17 @@ lint: venv
 	$(BIN)/ruff format --check autotuner tests benchmarks
 	$(BIN)/mypy autotuner
 
-bench: venv  ## the figures of docs/benchmarks.md
-	$(BIN)/python benchmarks/ws_fanout.py
+BENCH := $(BIN)/python benchmarks/ws_fanout.py
+bench: venv  ## the figures of docs/benchmarks.md (medians of 3 runs each; about 20 minutes)
+	$(BENCH) fanout --mode embedded --clients 100 --rate 50
+	$(BENCH) fanout --mode embedded --clients 1000 --rate 12
+	$(BENCH) fanout --mode distributed --clients 100 --rate 50
+	$(BENCH) fanout --mode distributed --clients 1000 --rate 12
+	$(BENCH) fanout --mode embedded --clients 1000 --rate 25
+	$(BENCH) fanout --mode distributed --clients 1000 --rate 25
+	$(BENCH) fanout --mode embedded --clients 1000 --rate 50
+	$(BENCH) idle --connections 10000
+	$(BENCH) idle --connections 10000 --deflate
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist data
