@@ -38,14 +38,14 @@ chromium:  ## the browser the end-to-end tests drive (Debian's; no downloads)
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || { echo "cannot install chromium: run 'apt-get install chromium' as root"; exit 1; }; }
 
-test: venv ui test-python test-frontend test-e2e  ## every suite: Python, frontend, browser
+test: venv ui lint test-python test-frontend test-e2e  ## lint, then every suite: Python, frontend, browser
 
 test-python: venv
 	$(BIN)/pytest
 
 ifneq ($(HAS_UI),)
 test-frontend: frontend/node_modules/.installed
-	npm run typecheck --prefix frontend
+	npm run lint --prefix frontend
 	npm test --prefix frontend
 ifneq ($(HAS_E2E),)
 test-e2e: venv ui chromium
