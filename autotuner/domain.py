@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -176,7 +176,18 @@ class TaskSpec(_Spec):
 # ----------------------------------------------------------------------- entities
 
 
-class TaskPublic(BaseModel):
+class _Entity(BaseModel):
+    """Timestamps are UTC; a naive one (SQLite keeps no zone) is read as UTC."""
+
+    @field_validator("created_at", "started_at", "completed_at", mode="after", check_fields=False)
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class TaskPublic(_Entity):
     id: int
     task_name: str
     description: str
@@ -197,7 +208,7 @@ class TaskPublic(BaseModel):
     last_event_id: int
 
 
-class ExperimentPublic(BaseModel):
+class ExperimentPublic(_Entity):
     id: int
     task_id: int
     experiment_id: int

@@ -74,54 +74,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
 def _task(row: Any) -> TaskPublic:
-    return TaskPublic(
-        id=row.id,
-        task_name=row.task_name,
-        description=row.description,
-        status=TaskStatus(row.status),
-        spec=row.spec,
-        deployment_mode=row.deployment_mode,
-        base_runtime=row.base_runtime,
-        total_experiments=row.total_experiments,
-        successful_experiments=row.successful_experiments,
-        failed_experiments=row.failed_experiments,
-        best_experiment_id=row.best_experiment_id,
-        best_score=row.best_score,
-        error_message=row.error_message,
-        created_at=_utc(row.created_at),
-        started_at=_utc_or_none(row.started_at),
-        completed_at=_utc_or_none(row.completed_at),
-        elapsed_time=row.elapsed_time,
-        last_event_id=row.last_event_id,
-    )
+    return TaskPublic.model_validate(row._mapping)
 
 
 def _experiment(row: Any) -> ExperimentPublic:
-    return ExperimentPublic(
-        id=row.id,
-        task_id=row.task_id,
-        experiment_id=row.experiment_id,
-        parameters=row.parameters,
-        status=ExperimentStatus(row.status),
-        metrics=row.metrics,
-        objective_score=row.objective_score,
-        slo_violations=row.slo_violations,
-        error_message=row.error_message,
-        engine_command=row.engine_command,
-        created_at=_utc(row.created_at),
-        started_at=_utc_or_none(row.started_at),
-        completed_at=_utc_or_none(row.completed_at),
-        elapsed_time=row.elapsed_time,
-    )
+    return ExperimentPublic.model_validate(row._mapping)
 
 
 def _stored(row: Any) -> StoredEvent:
