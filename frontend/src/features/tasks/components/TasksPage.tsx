@@ -67,7 +67,7 @@ export function TasksPage() {
             </a>
           </div>
         ) : (
-          <table className="table" data-testid="tasks-table">
+          <table className="table compact" data-testid="tasks-table">
             <thead>
               <tr>
                 <th>Task</th>
@@ -120,7 +120,7 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
         <a className="task-name" href={href({ name: "experiments", taskId: task.id })}>
           {task.task_name}
         </a>
-        {task.description ? <div className="muted small clamp">{task.description}</div> : null}
+        {task.description ? <div className="muted small clamp clamp-narrow" title={task.description}>{task.description}</div> : null}
       </td>
       <td>
         <StatusBadge status={task.status} />
