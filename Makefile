@@ -8,7 +8,7 @@ HAS_UI := $(wildcard frontend/package.json)
 HAS_E2E := $(wildcard frontend/e2e/run.mjs)
 UI_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.* -type f 2>/dev/null)
 
-.PHONY: run test test-python test-frontend test-e2e lint bench venv ui chromium clean
+.PHONY: run test test-python test-frontend test-e2e screenshots lint bench venv ui chromium clean
 
 run: venv ui  ## start the whole product (embedded mode) on http://127.0.0.1:8000
 	$(BIN)/autotuner serve
@@ -48,8 +48,14 @@ test-frontend: frontend/node_modules/.installed
 	npm run lint --prefix frontend
 	npm test --prefix frontend
 ifneq ($(HAS_E2E),)
+# The browser suite's screenshots go to a scratch folder; `make screenshots`
+# refreshes the ones in docs/ from a real run.
 test-e2e: venv ui chromium
-	AUTOTUNER_BIN=$(CURDIR)/$(BIN)/autotuner npm run e2e --prefix frontend
+	AUTOTUNER_BIN=$(CURDIR)/$(BIN)/autotuner E2E_SCREENSHOTS=$(CURDIR)/frontend/test-results/screenshots \
+	  npm run e2e --prefix frontend
+screenshots: venv ui chromium
+	AUTOTUNER_BIN=$(CURDIR)/$(BIN)/autotuner E2E_SCREENSHOTS=$(CURDIR)/docs/screenshots \
+	  npm run e2e --prefix frontend
 else
 test-e2e:
 	@echo "no browser suite (frontend/e2e/run.mjs) yet"
