@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -70,6 +72,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(metrics.router)
     app.include_router(ws.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's shape (loc/msg/type), with pydantic's "Value error, " prefix
+        # dropped from our own validators' messages.
+        errors = [
+            {**err, "msg": str(err.get("msg", "")).removeprefix("Value error, ")}
+            for err in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
     @app.exception_handler(UnknownTask)
     async def _unknown_task(_: Request, exc: UnknownTask) -> JSONResponse:

@@ -127,7 +127,7 @@ def test_invalid_specs_name_the_field(
     assert response.status_code == 422
     errors = response.json()["detail"]
     assert any(e["loc"][: len(loc)] == loc for e in errors), errors
-    assert all(e["msg"] for e in errors)
+    assert all(e["msg"] and not e["msg"].startswith("Value error") for e in errors)
     assert client.get("/api/tasks").json() == []
 
 
