@@ -345,6 +345,10 @@ def _print_event(msg: dict[str, Any]) -> None:
     data = msg.get("data", {})
     if kind == "experiment_completed" and data.get("objective_score") is not None:
         line += f" (score {data['objective_score']:.4g})"
+    summary = data.get("summary") or {}
+    if kind == "task_completed" and summary.get("best_experiment_id") is not None:
+        params = " ".join(f"--{k} {v}" for k, v in (summary.get("best_parameters") or {}).items())
+        line += f"\n  best: score {summary['best_score']:.4g} with {params}"
     print(line, flush=True)
 
 
