@@ -317,7 +317,10 @@ class _Run:
             "temperature": self.params.get("temperature", 0.0),
             "stream": True,
             "stream_options": {"include_usage": True},
+            # Exactly max_tokens tokens: ignore_eos is vLLM's and SGLang's;
+            # llama-cpp-python ignores it but honours min_tokens (as vLLM does).
             "ignore_eos": True,
+            "min_tokens": output_tokens,
         }
         if self.chat:
             payload["messages"] = [{"role": "user", "content": prompt}]
