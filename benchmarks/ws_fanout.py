@@ -41,8 +41,6 @@ import tempfile
 import time
 import uuid
 from array import array
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +57,7 @@ from autotuner.config import Settings  # noqa: E402
 from autotuner.domain import EventType, TaskSpec, create_event  # noqa: E402
 from autotuner.events import EventBus, create_event_bus  # noqa: E402
 from autotuner.store import Store  # noqa: E402
+from autotuner.testing import events_app  # noqa: E402
 
 PG_ADMIN = os.environ.get("AUTOTUNER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AUTOTUNER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -105,22 +104,8 @@ async def publish_paced(bus: EventBus, task_id: int, rate: float, count: int, si
 
 
 def build_app(settings: Settings, namespace: str | None) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.resolved_database_url)
-        await store.init()
-        bus = create_event_bus(settings, store, namespace=namespace)
-        await bus.start()
-        app.state.settings, app.state.store, app.state.bus = settings, store, bus
-        app.state.publishing = None
-        try:
-            yield
-        finally:
-            await bus.close()
-            await store.close()
-
-    app = FastAPI(lifespan=lifespan)
-    app.include_router(ws.router)
+    app = events_app(settings, namespace=namespace)
+    app.state.publishing = None
 
     @app.post("/bench/publish")
     async def start_publishing(request: Request) -> dict[str, Any]:

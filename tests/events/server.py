@@ -11,37 +11,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 
-from autotuner.api import ws
 from autotuner.config import Settings
 from autotuner.domain import EventType, create_event
-from autotuner.events import create_event_bus
-from autotuner.store import Store
+from autotuner.testing import events_app
 
 
 def build_app(settings: Settings, *, namespace: str | None = None) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.resolved_database_url)
-        await store.init()
-        bus = create_event_bus(settings, store, namespace=namespace)
-        await bus.start()
-        app.state.settings = settings
-        app.state.store = store
-        app.state.bus = bus
-        try:
-            yield
-        finally:
-            await bus.close()
-            await store.close()
-
-    app = FastAPI(lifespan=lifespan)
-    app.include_router(ws.router)
+    app = events_app(settings, namespace=namespace)
     add_test_routes(app)
     return app
 
