@@ -120,17 +120,25 @@ class Transport(ABC):
 def encode_wire(event: StoredEvent) -> bytes:
     """One recorded event as a transport message: a header line, then the payload."""
     pk = b"-" if event.experiment_pk is None else str(event.experiment_pk).encode()
-    return b"%d %d %s %s\n%s" % (event.task_id, event.id, event.type.encode(), pk, event.payload)
+    return b"%d %d %s %s %r\n%s" % (
+        event.task_id,
+        event.id,
+        event.type.encode(),
+        pk,
+        event.timestamp,
+        event.payload,
+    )
 
 
 def decode_wire(data: bytes) -> StoredEvent:
     """The inverse of :func:`encode_wire`."""
     head, _, payload = data.partition(b"\n")
-    task_id, event_id, event_type, pk = head.split(b" ")
+    task_id, event_id, event_type, pk, *stamp = head.split(b" ")
     return StoredEvent(
         int(task_id),
         int(event_id),
         event_type.decode(),
         None if pk == b"-" else int(pk),
         payload,
+        float(stamp[0]) if stamp else 0.0,
     )

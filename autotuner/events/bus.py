@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from autotuner.config import Settings
@@ -137,12 +138,25 @@ class EventBus:
             "deliveries": hub.deliveries,
             "deliveries_per_second": round(self._rates[1], 2),
             "direct_deliveries": hub.direct_deliveries,
+            **_latency_ms(hub.latencies),
             "mode": self.mode,
         }
 
     async def subscriber_count(self, task_id: int) -> int:
         """WebSocket clients of ``task_id``: every API process's in the Redis mode."""
         return await self.transport.subscriber_count(task_id, self.hub.local_count(task_id))
+
+
+def _latency_ms(samples: Iterable[float]) -> dict[str, float | None]:
+    """p50/p99 of recent events' creation-to-hub latency, in milliseconds."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {"event_latency_p50_ms": None, "event_latency_p99_ms": None}
+
+    def pick(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"event_latency_p50_ms": pick(0.5), "event_latency_p99_ms": pick(0.99)}
 
 
 def create_event_bus(settings: Settings, store: Store, *, namespace: str | None = None) -> EventBus:

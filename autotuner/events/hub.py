@@ -290,6 +290,8 @@ class FanoutHub:
         self.deliveries = 0
         self.direct_deliveries = 0
         self.events_received = 0
+        #: Seconds from each recent event's creation to its arrival here.
+        self.latencies: deque[float] = deque(maxlen=1024)
         transport.bind(self)
 
     # ------------------------------------------------------------ clients
@@ -441,6 +443,9 @@ class FanoutHub:
         if topic is None:
             return
         self.events_received += 1
+        if event.timestamp:
+            # Once per event, not per client: creation to arrival at this hub.
+            self.latencies.append(time.time() - event.timestamp)
         if topic.pending is not None:
             topic.pending.append(event)
             return

@@ -68,6 +68,8 @@ class StoredEvent:
     type: str
     experiment_pk: int | None
     payload: bytes
+    #: When the event was created (wall clock), to measure how late it arrives.
+    timestamp: float = 0.0
 
 
 def utcnow() -> datetime:
@@ -83,7 +85,9 @@ def _experiment(row: Any) -> ExperimentPublic:
 
 
 def _stored(row: Any) -> StoredEvent:
-    return StoredEvent(row.task_id, row.id, row.type, row.experiment_pk, bytes(row.payload))
+    return StoredEvent(
+        row.task_id, row.id, row.type, row.experiment_pk, bytes(row.payload), row.created_at
+    )
 
 
 _TASKS = cast(Table, TaskRow.__table__)
@@ -344,7 +348,7 @@ class Store:
                     created_at=ev.timestamp,
                 )
             )
-        return StoredEvent(ev.task_id, new_id, ev.type.value, experiment_pk, payload)
+        return StoredEvent(ev.task_id, new_id, ev.type.value, experiment_pk, payload, ev.timestamp)
 
     async def read_events(
         self,

@@ -194,6 +194,12 @@ def test_prometheus_metrics(client: TestClient) -> None:
     assert "# TYPE autotuner_ws_connections gauge" in text
     assert 'autotuner_tasks{status="pending"} 1' in text
     assert 'autotuner_tasks{status="running"} 0' in text
+    assert "autotuner_event_latency_p99_ms" not in text  # no event seen yet
     with client.websocket_connect("/api/ws/tasks/1") as sock:
         assert sock.receive_json()["type"] == "connection_established"
         assert "autotuner_ws_connections 1" in client.get("/metrics").text
+        client.post("/api/tasks/1/start")  # docker: started, then failed at once
+        assert [sock.receive_json()["type"] for _ in range(2)] == ["task_started", "task_failed"]
+    stats = client.get("/api/system/stats").json()
+    assert 0 <= stats["event_latency_p50_ms"] <= stats["event_latency_p99_ms"] < 5000
+    assert "autotuner_event_latency_p99_ms " in client.get("/metrics").text

@@ -48,7 +48,8 @@ def stored(task_id: int, event_id: int, kind: str = "task_progress", pk: int | N
         kind.encode(),
         task_id,
     )
-    return StoredEvent(task_id, event_id, kind, pk, payload)
+    # The timestamp travels too: the hub measures latency with it.
+    return StoredEvent(task_id, event_id, kind, pk, payload, 1_795_000_000.123456 + event_id)
 
 
 Pair = tuple[Transport, Transport, Recorder]

@@ -34,6 +34,16 @@ _FROM_STATS = {
         "counter",
         "Deliveries written straight to the connection",
     ),
+    "autotuner_event_latency_p50_ms": (
+        "event_latency_p50_ms",
+        "gauge",
+        "Median creation-to-hub latency of recent events",
+    ),
+    "autotuner_event_latency_p99_ms": (
+        "event_latency_p99_ms",
+        "gauge",
+        "p99 creation-to-hub latency of recent events",
+    ),
 }
 
 
@@ -43,7 +53,7 @@ async def metrics(bus: BusDep, store: StoreDep) -> str:
     stats = bus.stats()
     lines: list[str] = []
     for name, (key, kind, help_text) in _FROM_STATS.items():
-        if key not in stats:
+        if stats.get(key) is None:
             continue
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {stats[key]}"]
     counts = await store.count_tasks_by_status()
