@@ -188,6 +188,9 @@ export interface SystemStats {
   events_per_second: number;
   deliveries: number;
   deliveries_per_second: number;
+  /** Creation-to-hub latency of recent events; null before any event. */
+  event_latency_p50_ms?: number | null;
+  event_latency_p99_ms?: number | null;
   mode: string;
 }
 

@@ -64,7 +64,12 @@ export function DashboardPage() {
         <div className="card stat">
           <div className="stat-label">Deliveries to clients</div>
           <div className="stat-value">{stats.data ? formatNumber(stats.data.deliveries, 0) : "…"}</div>
-          <div className="muted small">{stats.data ? `${formatNumber(stats.data.deliveries_per_second, 2)} / s` : ""}</div>
+          <div className="muted small">
+            {stats.data ? `${formatNumber(stats.data.deliveries_per_second, 2)} / s` : ""}
+            {stats.data?.event_latency_p50_ms != null && stats.data.event_latency_p99_ms != null
+              ? ` · event latency p50 ${formatNumber(stats.data.event_latency_p50_ms, 1)} ms, p99 ${formatNumber(stats.data.event_latency_p99_ms, 1)} ms`
+              : ""}
+          </div>
         </div>
       </div>
       {stats.isError ? <div className="alert alert-error">Cannot load live figures: {stats.error.message}</div> : null}
