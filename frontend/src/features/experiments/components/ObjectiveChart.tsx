@@ -1,21 +1,7 @@
 import { bestSoFarSeries, type ScorePoint } from "../../../lib/experiments";
 import { formatNumber } from "../../../lib/format";
 import type { ExperimentPublic } from "../../../lib/types";
-
-const W = 640;
-const H = 260;
-const PAD = { left: 64, right: 16, top: 16, bottom: 40 };
-
-export function niceTicks(min: number, max: number, count = 4): number[] {
-  if (min === max) return [min];
-  const span = max - min;
-  const step0 = span / count;
-  const magnitude = 10 ** Math.floor(Math.log10(step0));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= step0) ?? step0;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
-  return ticks;
-}
+import { BASE, H, PAD, ScoreGrid, W } from "./chartFrame";
 
 /** Objective score per experiment, with the best-so-far line (SVG, no chart library). */
 export function ObjectiveChart({
@@ -50,7 +36,6 @@ export function ObjectiveChart({
   }
   const x = (i: number) => PAD.left + (n === 1 ? (W - PAD.left - PAD.right) / 2 : ((i - 1) / (n - 1)) * (W - PAD.left - PAD.right));
   const y = (v: number) => PAD.top + (1 - (v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
-  const base = H - PAD.bottom;
 
   const stepPath = buildStepPath(series, x, y);
   const xStep = Math.max(1, Math.ceil(n / 12));
@@ -58,26 +43,18 @@ export function ObjectiveChart({
 
   return (
     <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Objective score per experiment (${objectiveLabel}), with best so far`} data-testid="objective-chart">
-      {niceTicks(lo, hi).map((t) => (
-        <g key={t}>
-          <line className="grid" x1={PAD.left} x2={W - PAD.right} y1={y(t)} y2={y(t)} />
-          <text className="tick" x={PAD.left - 8} y={y(t) + 4} textAnchor="end">
-            {formatNumber(t, 2)}
-          </text>
-        </g>
-      ))}
-      <line className="axis" x1={PAD.left} x2={W - PAD.right} y1={base} y2={base} />
+      <ScoreGrid lo={lo} hi={hi} y={y} />
       {Array.from({ length: n }, (_, i) => i + 1)
         .filter((i) => (i - 1) % xStep === 0 || i === n)
         .map((i) => (
-          <text key={i} className="tick" x={x(i)} y={base + 16} textAnchor="middle">
+          <text key={i} className="tick" x={x(i)} y={BASE + 16} textAnchor="middle">
             {i}
           </text>
         ))}
       <text className="axis-label" x={(PAD.left + W - PAD.right) / 2} y={H - 4} textAnchor="middle">
         experiment
       </text>
-      <text className="axis-label" transform={`translate(14 ${(PAD.top + base) / 2}) rotate(-90)`} textAnchor="middle">
+      <text className="axis-label" transform={`translate(14 ${(PAD.top + BASE) / 2}) rotate(-90)`} textAnchor="middle">
         score
       </text>
       {stepPath ? <path className="best-line" d={stepPath} /> : null}
@@ -89,12 +66,12 @@ export function ObjectiveChart({
             return (
               <g key={p.experimentId} className="point-failed">
                 <title>{`Experiment ${p.experimentId}: ${p.status}${exp?.error_message ? ` — ${exp.error_message.split("\n")[0]}` : ""}`}</title>
-                <path d={`M${cx - 5},${base - 11} l10,10 m0,-10 l-10,10`} />
+                <path d={`M${cx - 5},${BASE - 11} l10,10 m0,-10 l-10,10`} />
               </g>
             );
           }
           return (
-            <circle key={p.experimentId} className="point-running" cx={x(p.experimentId)} cy={base - 6} r={4}>
+            <circle key={p.experimentId} className="point-running" cx={x(p.experimentId)} cy={BASE - 6} r={4}>
               <title>{`Experiment ${p.experimentId}: ${p.status}`}</title>
             </circle>
           );

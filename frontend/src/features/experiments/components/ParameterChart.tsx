@@ -1,11 +1,8 @@
 import { useState } from "react";
 import { formatNumber, formatValue } from "../../../lib/format";
 import type { ExperimentPublic } from "../../../lib/types";
-import { niceTicks } from "./ObjectiveChart";
+import { BASE, H, PAD, ScoreGrid, W } from "./chartFrame";
 
-const W = 640;
-const H = 260;
-const PAD = { left: 64, right: 16, top: 16, bottom: 40 };
 
 function compareValues(a: unknown, b: unknown): number {
   if (typeof a === "number" && typeof b === "number") return a - b;
@@ -54,24 +51,15 @@ export function ParameterChart({ experiments, parameters, bestId }: { experiment
   const band = (W - PAD.left - PAD.right) / Math.max(values.length, 1);
   const x = (v: unknown) => PAD.left + band * (values.findIndex((u) => JSON.stringify(u) === JSON.stringify(v)) + 0.5);
   const y = (s: number) => PAD.top + (1 - (s - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
-  const base = H - PAD.bottom;
   const seen = new Map<string, number>();
 
   return (
     <>
       {header}
       <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Score against ${parameter}`} data-testid="parameter-chart">
-        {niceTicks(lo, hi).map((t) => (
-          <g key={t}>
-            <line className="grid" x1={PAD.left} x2={W - PAD.right} y1={y(t)} y2={y(t)} />
-            <text className="tick" x={PAD.left - 8} y={y(t) + 4} textAnchor="end">
-              {formatNumber(t, 2)}
-            </text>
-          </g>
-        ))}
-        <line className="axis" x1={PAD.left} x2={W - PAD.right} y1={base} y2={base} />
+        <ScoreGrid lo={lo} hi={hi} y={y} />
         {values.map((v) => (
-          <text key={JSON.stringify(v)} className="tick" x={x(v)} y={base + 16} textAnchor="middle">
+          <text key={JSON.stringify(v)} className="tick" x={x(v)} y={BASE + 16} textAnchor="middle">
             {formatValue(v)}
           </text>
         ))}
