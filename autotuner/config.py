@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Fan-out: how many events may wait for one slow WebSocket client before it is cut off.
     ws_send_buffer: int = Field(default=1024, ge=1)
+    # ... and how many bytes of them.
+    ws_send_buffer_bytes: int = Field(default=16 << 20, ge=1)
+    # How long one send to a WebSocket client (replay or live) may wait for the client
+    # to read before it is cut off with 4429 (it resumes with last_event_id).
+    ws_send_timeout: float = Field(default=20.0, gt=0)
     ws_ping_interval: float = Field(default=20.0, gt=0)
     # How long a killed worker's task may look "running" before it is taken over.
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
@@ -45,9 +51,27 @@ class Settings(BaseSettings):
     auth_secret: SecretStr | None = Field(
         default=None, description="Require JWTs signed with this secret on /api (HS256)"
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host header values served, comma-separated ('*' for any; '*.example.com' "
+        "for its subdomains); default localhost, 127.0.0.1, ::1 and the bound host (any when "
+        "bound to 0.0.0.0 or ::)",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port], comma-separated, '*' for any) allowed to "
+        "write and open WebSockets besides the server's own origin",
+    )
     frontend_dir: Path | None = Field(
         default=None, description="Built UI to serve at /; default the packaged or repo build"
     )
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

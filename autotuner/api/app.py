@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from autotuner import __version__
 from autotuner.api import ws
 from autotuner.api.auth import AuthMiddleware
+from autotuner.api.origin import OriginMiddleware
 from autotuner.api.routes import experiments, metrics, system, tasks
 from autotuner.config import Settings
 from autotuner.events import create_event_bus
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.auth_secret is not None:
         app.add_middleware(AuthMiddleware, secret=settings.auth_secret.get_secret_value())
+    # Outermost: another site's request is refused before anything else looks at it.
+    app.add_middleware(OriginMiddleware, **OriginMiddleware.options(settings))
 
     ui = settings.frontend_dir or REPO_FRONTEND
     if (ui / "index.html").is_file():

@@ -2,9 +2,13 @@
 
 Off by default (the embedded product on a laptop). With ``AUTOTUNER_AUTH_SECRET``
 set, every ``/api`` request but ``/api/health`` needs a JWT signed with that
-secret (HS256) carrying ``sub`` and ``exp``: in an ``Authorization: Bearer``
-header, or, for WebSockets, which browsers cannot give headers, in a
-``token`` query parameter. A token whose ``scope`` is ``read`` may only read.
+secret (HS256) carrying ``sub`` and ``exp``, in an ``Authorization: Bearer``
+header or, for WebSockets from browsers (which cannot set headers on them), as
+the subprotocol ``autotuner.bearer.<token>`` offered beside ``autotuner`` (the
+server accepts with ``autotuner``). A ``token`` query parameter is still
+accepted for old clients, but URLs end up in logs and histories: the product's
+logs redact it (``autotuner.logs``). A token whose ``scope`` is ``read`` may
+only read.
 
 Refusals say what to fix: HTTP 401/403 with a JSON ``detail``; a WebSocket is
 accepted and closed at once with code 4401 (or 4403), so a browser sees why.
@@ -24,6 +28,10 @@ ALGORITHM = "HS256"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 PUBLIC_PATHS = frozenset({"/api/health"})
+#: The WebSocket subprotocol the server speaks (and accepts with).
+SUBPROTOCOL = "autotuner"
+#: Prefix of the subprotocol that carries a browser's token.
+TOKEN_SUBPROTOCOL = "autotuner.bearer."
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -94,26 +102,43 @@ def _token(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             kind, _, token = value.decode("latin-1").partition(" ")
-            if kind.lower() == "bearer" and token:
+            if kind.lower() == "bearer" and token.strip():
                 return token.strip()
+    if scope["type"] == "websocket":
+        for protocol in scope.get("subprotocols") or ():
+            if protocol.startswith(TOKEN_SUBPROTOCOL) and len(protocol) > len(TOKEN_SUBPROTOCOL):
+                return str(protocol[len(TOKEN_SUBPROTOCOL) :])
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if query.get("token"):
         return query["token"][0]
+    if scope["type"] == "websocket":  # a close reason holds 123 bytes
+        raise AuthError(
+            "authentication required: 'Authorization: Bearer <token>' or subprotocols "
+            f"'{SUBPROTOCOL}', '{TOKEN_SUBPROTOCOL}<token>'"
+        )
     raise AuthError(
-        "authentication required: send 'Authorization: Bearer <token>' "
-        "(or ?token=<token> on a WebSocket); `autotuner token` makes one"
+        "authentication required: send 'Authorization: Bearer <token>'; `autotuner token` makes one"
     )
+
+
+def accept_message(scope: Scope) -> dict[str, Any]:
+    """The ``websocket.accept`` of a socket refused right after: with ``autotuner``
+    when offered, so a browser completes the handshake and sees the close code."""
+    message: dict[str, Any] = {"type": "websocket.accept"}
+    if SUBPROTOCOL in (scope.get("subprotocols") or ()):
+        message["subprotocol"] = SUBPROTOCOL
+    return message
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, exc: AuthError) -> None:
     if scope["type"] == "websocket":
         await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
+        await send(accept_message(scope))
         await send(
             {
                 "type": "websocket.close",
                 "code": CLOSE_FORBIDDEN if exc.forbidden else CLOSE_UNAUTHORIZED,
-                "reason": str(exc)[:120],
+                "reason": str(exc).encode()[:123].decode(errors="ignore"),
             }
         )
         return

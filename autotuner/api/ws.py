@@ -9,6 +9,18 @@ the socket stays open. Close codes: 4404 unknown task or experiment, 4400 bad
 query, 4429 too slow (the reason says which ``last_event_id`` to resume with),
 1011 event pipeline unavailable.
 
+Memory per connection is bounded whatever the client does: the replay is read
+from the store a page at a time (at most ``PAGE`` events and about
+``PAGE_BYTES``) and each frame is written only once the transport is below its
+high-water mark, so a client that does not read holds one page and one frame.
+A send (replay or live) that cannot be written within ``ws_send_timeout``
+seconds cuts the client off with 4429; a close frame that cannot be written
+within ``ABORT_AFTER`` seconds drops the connection.
+
+Browsers authenticate by offering two subprotocols, ``autotuner`` and
+``autotuner.bearer.<token>`` (``api/auth.py``); the server then accepts with
+``autotuner``, never with the one holding the token.
+
 Per connection, the request's own coroutine sends the replay and then reads
 client frames. Live events need no coroutine of the connection: the hub writes
 each event's prebuilt frame straight to the socket (``direct_writer``). Only when
@@ -37,7 +49,11 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import (
     WebSocketsSansIOProtocol as _SansIO,
 )
 
-from autotuner.events import EventBus, Outgoing, Subscriber
+from autotuner.api.auth import SUBPROTOCOL
+from autotuner.api.deps import TaskId
+from autotuner.domain import MAX_ID  # ids are INTEGER (32-bit on PostgreSQL)
+from autotuner.events import EventBus, FanoutHub, Outgoing, Replay, Subscriber
+from autotuner.events.hub import text_frame
 from autotuner.store import Store
 
 log = logging.getLogger("autotuner.events.ws")
@@ -73,7 +89,7 @@ async def experiment_events(websocket: WebSocket) -> None:
 async def all_task_events(websocket: WebSocket) -> None:
     """The task-level (``task_*``) events of every task, live (no resume)."""
     bus: EventBus = websocket.app.state.bus
-    await websocket.accept()
+    await _accept(websocket)
     sub = bus.hub.new_subscriber(None)
     try:
         await bus.hub.subscribe(sub)
@@ -86,7 +102,7 @@ async def all_task_events(websocket: WebSocket) -> None:
                 "replayed": 0,
             },
         )
-        await _Connection(websocket, sub).run()
+        await _Connection(websocket, sub, bus.hub).run()
     except _GONE:
         pass
     finally:
@@ -115,11 +131,11 @@ router.routes += [
 
 
 @router.get("/api/ws/tasks/{task_id}/subscribers")
-async def subscribers(task_id: int, request: Request) -> dict[str, Any]:
+async def subscribers(task_id: TaskId, request: Request) -> dict[str, Any]:
     """Open WebSocket connections to a task (over every API process)."""
     store: Store = request.app.state.store
     bus: EventBus = request.app.state.bus
-    if await store.last_event_id(task_id) is None:
+    if not 0 < task_id <= MAX_ID or await store.last_event_id(task_id) is None:
         raise HTTPException(status_code=404, detail=f"task {task_id} not found")
     count = await bus.subscriber_count(task_id)
     return {
@@ -135,11 +151,22 @@ async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: in
     if sub is None:
         return
     try:
-        await _Connection(websocket, sub).run()
+        await _Connection(websocket, sub, bus.hub).run()
     except _GONE:
         pass
     finally:
         await bus.hub.unsubscribe(sub)
+
+
+def _subprotocol(websocket: WebSocket) -> str | None:
+    """``autotuner`` when the client offered it: a browser that offered protocols
+    fails a handshake that picks none, and the token protocol is never echoed."""
+    offered = websocket.scope.get("subprotocols") or ()
+    return SUBPROTOCOL if SUBPROTOCOL in offered else None
+
+
+async def _accept(websocket: WebSocket) -> None:
+    await websocket.accept(subprotocol=_subprotocol(websocket))
 
 
 async def _open(
@@ -150,27 +177,29 @@ async def _open(
     Its own coroutine, so nothing it needed stays referenced for the connection's life.
     """
     store: Store = websocket.app.state.store
-    await websocket.accept()
+    await _accept(websocket)
 
     raw = websocket.query_params.get("last_event_id")
     last_event_id: int | None = None
     if raw not in (None, ""):
         try:
             last_event_id = int(raw)
-            if last_event_id < 0:
+            if not 0 <= last_event_id <= MAX_ID:
                 raise ValueError
         except ValueError:
-            await _close(websocket, CLOSE_BAD_REQUEST, "last_event_id must be an integer >= 0")
+            await _close(
+                websocket, CLOSE_BAD_REQUEST, f"last_event_id must be an integer 0 to {MAX_ID}"
+            )
             return None
 
     if experiment_pk is not None:
-        experiment = await store.get_experiment(experiment_pk)
+        experiment = await store.get_experiment(experiment_pk) if experiment_pk <= MAX_ID else None
         if experiment is None:
             await _close(websocket, CLOSE_NOT_FOUND, f"experiment {experiment_pk} not found")
             return None
         task_id = experiment.task_id
     assert task_id is not None
-    if await store.last_event_id(task_id) is None:
+    if task_id > MAX_ID or await store.last_event_id(task_id) is None:
         await _close(websocket, CLOSE_NOT_FOUND, f"task {task_id} not found")
         return None
 
@@ -206,12 +235,19 @@ async def _open(
                 },
             )
         elif replay.count:
-            # Live events meanwhile wait in the subscriber's queue; the writer
-            # skips those at or below sub.last_id (= replay.newest).
-            send = websocket.send
-            async for page in replay.pages():
-                for event in page:
-                    await send({"type": "websocket.send", "text": event.payload.decode()})
+            settings = websocket.app.state.settings
+            if not await _replay(_Sender(websocket, settings.ws_send_timeout), sub, replay):
+                log.warning(
+                    "[EventBroadcaster] Client of %s did not read its replay for %.0f s: "
+                    "closing with %d, resume after id %d",
+                    sub.describe(),
+                    settings.ws_send_timeout,
+                    sub.close_code,
+                    sub.last_id,
+                )
+                await bus.hub.unsubscribe(sub)
+                await _close(websocket, sub.close_code or 1011, sub.final_reason(), ABORT_AFTER)
+                return None
             if replay.count > 100:
                 log.info(
                     "[EventBroadcaster] Replayed %d events of %s", replay.count, sub.describe()
@@ -226,33 +262,139 @@ async def _open(
     return sub
 
 
+async def _replay(sender: _Sender, sub: Subscriber, replay: Replay) -> bool:
+    """Send the replay; False (and ``sub`` cut off) when the client did not take it.
+
+    Live events meanwhile wait in the subscriber's queue; the writer skips those at
+    or below ``sub.last_id``, which follows the replay and ends at ``replay.newest``.
+    Its own coroutine, so no page outlives it.
+    """
+    sub.last_id = replay.after
+    try:
+        async with contextlib.aclosing(replay.events()) as events:
+            async for event in events:
+                if sub.closed:
+                    return True  # its live buffer overflowed meanwhile: the writer closes
+                await sender.send_frame(text_frame(event.payload))
+                sub.last_id = event.id
+    except TimeoutError:
+        sub.cut_off(f"replay not read for {sender.timeout:.0f} s")
+        return False
+    if not sub.closed:
+        sub.last_id = max(sub.last_id, replay.newest)
+    return True
+
+
+class _Sender:
+    """Writes one connection's frames, waiting at most ``timeout`` seconds for the
+    client to make room; raises ``TimeoutError`` when it does not.
+
+    On uvicorn's ``websockets-sansio`` protocol a frame is written to the transport
+    only while it is below its high-water mark, so a client that does not read
+    makes the server hold at most one frame beyond that mark. Elsewhere the frame
+    goes through ASGI (whose servers apply their own flow control).
+    """
+
+    __slots__ = ("websocket", "timeout", "proto")
+
+    def __init__(self, websocket: WebSocket, timeout: float) -> None:
+        self.websocket = websocket
+        self.timeout = timeout
+        self.proto = _uvicorn_protocol(websocket._send) if DIRECT_WRITES else None
+
+    async def send_frame(self, frame: bytes, text: str | None = None) -> None:
+        """Send a complete text frame (``text``: its content, if already decoded)."""
+        proto = self.proto
+        if proto is None:
+            if text is None:
+                text = _frame_text(frame)
+            await asyncio.wait_for(
+                self.websocket.send({"type": "websocket.send", "text": text}), self.timeout
+            )
+            return
+        writable = proto.writable
+        if not writable.is_set():
+            await asyncio.wait_for(writable.wait(), self.timeout)
+        if proto.close_sent or proto.disconnected:
+            raise WebSocketDisconnect(1006)
+        proto.transport.write(frame)
+
+    async def send(self, item: Outgoing) -> None:
+        if self.proto is None:
+            await asyncio.wait_for(self.websocket.send(item.message), self.timeout)
+        else:
+            await self.send_frame(item.frame)
+
+
+def _frame_text(frame: bytes) -> str:
+    """The text of a frame made by ``text_frame``."""
+    size = frame[1]
+    start = 2 if size < 126 else 4 if size == 126 else 10
+    return frame[start:].decode()
+
+
 class _Connection:
     """Live delivery to one client after the replay: reads client frames, and starts
     a writer task only while something is queued."""
 
-    __slots__ = ("websocket", "sub", "writer")
+    __slots__ = ("websocket", "sub", "hub", "sender", "writer")
 
-    def __init__(self, websocket: WebSocket, sub: Subscriber) -> None:
+    def __init__(self, websocket: WebSocket, sub: Subscriber, hub: FanoutHub) -> None:
         self.websocket = websocket
         self.sub = sub
+        self.hub = hub
+        self.sender = _Sender(websocket, websocket.app.state.settings.ws_send_timeout)
         self.writer: asyncio.Task[None] | None = None
 
     def kick(self) -> None:
         writer = self.writer
         if writer is None or writer.done():
-            self.writer = asyncio.get_running_loop().create_task(_drain(self.websocket, self.sub))
-        elif self.sub.close_code is not None:
-            # Cut off while the writer waits on a socket the client does not read:
-            # the close frame queues behind it; drop the connection if it never drains.
-            asyncio.get_running_loop().call_later(
-                ABORT_AFTER, _abort_if_stuck, self.websocket, writer
-            )
+            self.writer = asyncio.get_running_loop().create_task(self.drain())
+
+    async def drain(self) -> None:
+        """Send the queued items in order, then end; close the socket if cut off.
+
+        A send that waits longer than the send timeout cuts the client off (4429);
+        one that is stuck when the hub cut it off ends within that timeout too.
+        """
+        sub = self.sub
+        try:
+            while not sub.closed:
+                item = sub.pop()
+                if item is None:
+                    return
+                event_id = item.id
+                if event_id is not None and event_id <= sub.last_id:
+                    continue  # already replayed, or before this client's starting point
+                sub.inflight = True
+                try:
+                    await self.sender.send(item)
+                finally:
+                    sub.inflight = False
+                if event_id is not None:
+                    sub.last_id = event_id
+        except TimeoutError:
+            if not sub.closed:
+                log.warning(
+                    "[EventBroadcaster] Client of %s read nothing for %.0f s: closing with "
+                    "4429, resume after id %d",
+                    sub.describe(),
+                    self.sender.timeout,
+                    sub.last_id,
+                )
+                sub.cut_off(f"nothing read for {self.sender.timeout:.0f} s")
+            await self.hub.unsubscribe(sub)
+        except _GONE:
+            sub.close()
+            return
+        if sub.close_code is not None:
+            await _close(self.websocket, sub.close_code, sub.final_reason(), ABORT_AFTER)
 
     async def run(self) -> None:
         websocket, sub = self.websocket, self.sub
         sub.kick = self.kick
-        if DIRECT_WRITES:
-            sub.direct = direct_writer(websocket)
+        if self.sender.proto is not None:
+            sub.direct = _DirectWriter(self.sender.proto)
         if sub.queue or sub.closed:
             self.kick()  # events that arrived during the replay
         try:
@@ -273,31 +415,6 @@ class _Connection:
                     writer.cancel()  # nothing left to say to a client that is gone
                 with contextlib.suppress(BaseException):
                     await writer
-
-
-async def _drain(websocket: WebSocket, sub: Subscriber) -> None:
-    """Send the queued items in order, then end; close the socket if the hub cut it off."""
-    send = websocket.send
-    try:
-        while not sub.closed:
-            item = sub.pop()
-            if item is None:
-                return
-            event_id = item.id
-            if event_id is not None:
-                if event_id <= sub.last_id:
-                    continue  # already replayed, or before this client's starting point
-                sub.last_id = event_id
-            sub.inflight = True
-            try:
-                await send(item.message)
-            finally:
-                sub.inflight = False
-    except _GONE:
-        sub.close()
-        return
-    if sub.close_code is not None:
-        await _close(websocket, sub.close_code, sub.close_reason)
 
 
 def direct_writer(websocket: WebSocket) -> Callable[[bytes], bool] | None:
@@ -334,12 +451,11 @@ class _DirectWriter:
         return True
 
 
-def _abort_if_stuck(websocket: WebSocket, writer: asyncio.Task[None]) -> None:
-    if writer.done():
-        return
+def _abort(websocket: WebSocket) -> None:
+    """Drop the connection at once (a client that reads nothing cannot be closed)."""
     proto = _uvicorn_protocol(websocket._send)
     if proto is not None and not proto.disconnected:
-        log.warning("[EventBroadcaster] Dropping a cut-off client that reads nothing")
+        log.warning("[EventBroadcaster] Dropping a client that reads nothing")
         proto.transport.abort()
 
 
@@ -386,8 +502,15 @@ async def _send_json(websocket: WebSocket, body: dict[str, Any]) -> None:
     await websocket.send({"type": "websocket.send", "text": orjson.dumps(body).decode()})
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+async def _close(
+    websocket: WebSocket, code: int, reason: str, within: float = CLOSE_TIMEOUT
+) -> None:
+    """Send a close frame; drop the connection if it cannot be written ``within`` s."""
     # A close frame's reason holds at most 123 bytes.
     reason = reason.encode()[:123].decode(errors="ignore")
-    with contextlib.suppress(*_GONE, asyncio.TimeoutError):
-        await asyncio.wait_for(websocket.close(code=code, reason=reason), CLOSE_TIMEOUT)
+    try:
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), within)
+    except TimeoutError:
+        _abort(websocket)
+    except _GONE:
+        pass

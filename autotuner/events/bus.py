@@ -18,7 +18,7 @@ from autotuner.config import Settings
 from autotuner.domain import Event
 from autotuner.events._base import Transport
 from autotuner.events._memory import MemoryTransport
-from autotuner.events.hub import FanoutHub, RateLimitedLog
+from autotuner.events.hub import SEND_BUFFER_BYTES, FanoutHub, RateLimitedLog
 from autotuner.store import Store, StoredEvent
 
 log = logging.getLogger("autotuner.events.bus")
@@ -33,6 +33,7 @@ class EventBus:
         transport: Transport,
         *,
         send_buffer: int = 1024,
+        send_buffer_bytes: int = SEND_BUFFER_BYTES,
         replay_cap: int = 10_000,
         sweep_interval: float = 5.0,
     ) -> None:
@@ -42,6 +43,7 @@ class EventBus:
             store,
             transport,
             send_buffer=send_buffer,
+            send_buffer_bytes=send_buffer_bytes,
             replay_cap=replay_cap,
             sweep_interval=sweep_interval,
         )
@@ -173,4 +175,9 @@ def create_event_bus(settings: Settings, store: Store, *, namespace: str | None 
         transport = RedisTransport(settings.redis_url, namespace=ns)
     else:
         transport = MemoryTransport()
-    return EventBus(store, transport, send_buffer=settings.ws_send_buffer)
+    return EventBus(
+        store,
+        transport,
+        send_buffer=settings.ws_send_buffer,
+        send_buffer_bytes=settings.ws_send_buffer_bytes,
+    )

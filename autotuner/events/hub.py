@@ -5,8 +5,10 @@ it, and takes it only while somebody does. Each event is turned into one
 ASGI message once (the stored payload, never re-serialized) and the same
 object is appended to the send buffer of every client: a ``deque`` and at most
 one waiting future per connection, drained in batches by the connection's
-writer. A client whose buffer holds ``send_buffer`` unsent events is cut off
-(close code 4429) instead of growing memory or slowing anybody else.
+writer. A client whose buffer holds ``send_buffer`` unsent events, or
+``send_buffer_bytes`` of them, is cut off (close code 4429) instead of growing
+memory or slowing anybody else. Reads from the store (replays, gap fills) come
+in pages of at most ``PAGE`` events and about ``PAGE_BYTES`` bytes.
 
 Per task the hub delivers ids in order, without gaps or duplicates, whatever
 the transport does (see ``_base``): it remembers the last id it delivered,
@@ -22,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,19 +37,25 @@ log = logging.getLogger("autotuner.events.hub")
 
 #: Close code for a client that could not keep up; it can resume with last_event_id.
 CLOSE_TOO_SLOW = 4429
-#: Events read from the store per query when filling a gap or replaying.
+#: Events read from the store per query when filling a gap or replaying ...
 PAGE = 500
+#: ... and at most about this many bytes of them (a page holds at least one event).
+PAGE_BYTES = 1 << 20
+#: Default byte bound of one client's send buffer.
+SEND_BUFFER_BYTES = 16 << 20
 
 
 class Outgoing:
     """One message for the wire, shared by every client it goes to."""
 
-    __slots__ = ("id", "message", "_frame")
+    __slots__ = ("id", "message", "size", "_frame")
 
     def __init__(self, event_id: int | None, text: str) -> None:
         self.id = event_id
         #: The ASGI ``websocket.send`` message, built once per event.
         self.message = {"type": "websocket.send", "text": text}
+        #: What it weighs in a send buffer (characters: bytes for ASCII JSON).
+        self.size = len(text)
         self._frame: bytes | None = None
 
     @classmethod
@@ -60,16 +68,20 @@ class Outgoing:
         frame serves every uncompressed connection), built on first use."""
         frame = self._frame
         if frame is None:
-            data = self.message["text"].encode()
-            size = len(data)
-            if size < 126:
-                head = bytes((0x81, size))
-            elif size < 65536:
-                head = b"\x81\x7e" + size.to_bytes(2, "big")
-            else:
-                head = b"\x81\x7f" + size.to_bytes(8, "big")
-            frame = self._frame = head + data
+            frame = self._frame = text_frame(self.message["text"].encode())
         return frame
+
+
+def text_frame(data: bytes) -> bytes:
+    """An unmasked, unfragmented WebSocket text frame holding ``data`` (UTF-8)."""
+    size = len(data)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 65536:
+        head = b"\x81\x7e" + size.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + size.to_bytes(8, "big")
+    return head + data
 
 
 #: The queue of a subscriber with nothing pending: idle connections hold no deque.
@@ -91,12 +103,15 @@ class Subscriber:
         "task_id",
         "experiment_pk",
         "limit",
+        "byte_limit",
         "queue",
+        "queued_bytes",
         "waiter",
         "kick",
         "closed",
         "close_code",
         "close_reason",
+        "cut_off_why",
         "last_id",
         "attached",
         "direct",
@@ -104,20 +119,30 @@ class Subscriber:
     )
 
     def __init__(
-        self, task_id: int | None, experiment_pk: int | None = None, *, limit: int = 1024
+        self,
+        task_id: int | None,
+        experiment_pk: int | None = None,
+        *,
+        limit: int = 1024,
+        byte_limit: int = SEND_BUFFER_BYTES,
     ) -> None:
         #: ``None`` for the all-tasks topic.
         self.task_id = task_id
         self.experiment_pk = experiment_pk
         self.limit = limit
+        #: Bytes the queue may hold; one item always fits, however large.
+        self.byte_limit = byte_limit
         #: A deque while something is pending; an empty tuple otherwise.
         self.queue: deque[Outgoing] = _EMPTY
+        #: The sizes of the queued items (reset whenever the queue is found empty).
+        self.queued_bytes = 0
         self.waiter: asyncio.Future[None] | None = None
         #: Called when the queue becomes non-empty or the subscriber is closed.
         self.kick: Callable[[], None] | None = None
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""
+        self.cut_off_why: str | None = None
         #: The newest event id handed to the client (or the point it starts after).
         self.last_id = 0
         self.attached = False
@@ -132,22 +157,41 @@ class Subscriber:
         if self.closed:
             return False
         queue = self.queue
-        if len(queue) >= self.limit:
+        if not queue:
+            self.queued_bytes = 0
+        elif self.full(item):
             self.overflow()
             return False
         if queue is _EMPTY:
             queue = self.queue = deque()
         queue.append(item)
+        self.queued_bytes += item.size
         if len(queue) == 1:
             self.wake()
         return True
 
+    def full(self, item: Outgoing) -> bool:
+        """Whether ``item`` does not fit behind what is queued (count or bytes)."""
+        return len(self.queue) >= self.limit or self.queued_bytes + item.size > self.byte_limit
+
     def overflow(self) -> None:
+        self.cut_off("send buffer overflow")
+
+    def cut_off(self, why: str) -> None:
+        """Close with 4429 and a reason saying where to resume (``last_id``)."""
+        if not self.closed:
+            self.cut_off_why = why
+            self.close(CLOSE_TOO_SLOW, self.final_reason())
+
+    def final_reason(self) -> str:
+        """The close reason, as of now: a send under way when the client was cut off
+        may still complete, and the resume point then moves with it."""
+        why = self.cut_off_why
+        if why is None:
+            return self.close_reason
         if self.task_id is None:
-            reason = "send buffer overflow: too slow; reconnect and refetch the task list"
-        else:
-            reason = f"send buffer overflow: too slow; resume with last_event_id={self.last_id}"
-        self.close(CLOSE_TOO_SLOW, reason)
+            return f"{why}: too slow; reconnect and refetch the task list"
+        return f"{why}: too slow; resume with last_event_id={self.last_id}"
 
     def close(self, code: int | None = None, reason: str = "") -> None:
         """Stop delivering: drop what is buffered and wake the writer so it can close."""
@@ -157,6 +201,7 @@ class Subscriber:
         self.close_code = code
         self.close_reason = reason
         self.queue = _EMPTY
+        self.queued_bytes = 0
         self.direct = None
         self.wake()
 
@@ -175,8 +220,11 @@ class Subscriber:
         if not queue:
             return None
         item = queue.popleft()
-        if not queue:
+        if queue:
+            self.queued_bytes -= item.size
+        else:
             self.queue = _EMPTY
+            self.queued_bytes = 0
         return item
 
     async def wait(self) -> None:
@@ -199,36 +247,77 @@ class Subscriber:
         return f"task {self.task_id}"
 
 
+async def read_page(
+    store: Store,
+    task_id: int,
+    after: int,
+    *,
+    upto: int | None = None,
+    experiment_pk: int | None = None,
+    limit: int = PAGE,
+    max_bytes: int = PAGE_BYTES,
+) -> tuple[list[StoredEvent], bool]:
+    """The events of a task after ``after`` (up to ``upto``), oldest first: at most
+    ``limit`` and ``max_bytes`` of them (but at least one), and whether more may follow.
+
+    The sizes are read first, without the payloads, so a page of large events
+    never costs more than ``max_bytes`` to hold.
+    """
+    sizes = await store.event_sizes(task_id, after=after, limit=limit, experiment_pk=experiment_pk)
+    more = len(sizes) == limit
+    if upto is not None and sizes and sizes[-1][0] > upto:
+        sizes = [s for s in sizes if s[0] <= upto]
+        more = False
+    if not sizes:
+        return [], False
+    total = n = 0
+    for _, size in sizes:
+        if n and total + size > max_bytes:
+            more = True
+            break
+        total += size
+        n += 1
+    cut = sizes[n - 1][0]
+    events = await store.read_events(task_id, after=after, limit=n, experiment_pk=experiment_pk)
+    return [e for e in events if e.id <= cut], more
+
+
 @dataclass
 class Replay:
-    """What a (re)connecting client is owed: events after its ``last_event_id``."""
+    """What a (re)connecting client is owed: events after ``after`` up to ``newest``."""
 
     newest: int
     count: int = 0
     resync_reason: str | None = None
-    _after: int = 0
+    #: The client's ``last_event_id``: the replay starts after it.
+    after: int = 0
     _task_id: int = 0
-    _events: list[StoredEvent] | None = None
+    _experiment_pk: int | None = None
     _store: Store | None = field(default=None, repr=False)
 
-    async def pages(self) -> AsyncIterator[list[StoredEvent]]:
-        """The replayed events, oldest first, in pages (ids up to ``newest``)."""
-        if self._events is not None:
-            if self._events:
-                yield self._events
-            return
+    async def events(self) -> AsyncGenerator[StoredEvent, None]:
+        """The replayed events, oldest first, read a page at a time (see
+        :func:`read_page`). Each event is let go of as it is handed out, so a
+        consumer that sends one before taking the next holds at most one page."""
         if self.count == 0 or self._store is None:
             return
-        after = self._after
+        after = self.after
         while after < self.newest:
-            page = await self._store.read_events(
-                self._task_id, after=after, limit=min(PAGE, self.newest - after)
+            page, more = await read_page(
+                self._store,
+                self._task_id,
+                after,
+                upto=self.newest,
+                experiment_pk=self._experiment_pk,
             )
-            page = [e for e in page if e.id <= self.newest]
             if not page:
                 return
-            yield page
             after = page[-1].id
+            page.reverse()
+            while page:
+                yield page.pop()
+            if not more:
+                return
 
 
 class _Topic:
@@ -272,12 +361,14 @@ class FanoutHub:
         transport: Transport,
         *,
         send_buffer: int = 1024,
+        send_buffer_bytes: int = SEND_BUFFER_BYTES,
         replay_cap: int = 10_000,
         sweep_interval: float = 5.0,
     ) -> None:
         self._store = store
         self._transport = transport
         self.send_buffer = send_buffer
+        self.send_buffer_bytes = send_buffer_bytes
         self.replay_cap = replay_cap
         self.sweep_interval = sweep_interval
         self._topics: dict[int, _Topic] = {}
@@ -297,7 +388,9 @@ class FanoutHub:
     # ------------------------------------------------------------ clients
 
     def new_subscriber(self, task_id: int | None, experiment_pk: int | None = None) -> Subscriber:
-        return Subscriber(task_id, experiment_pk, limit=self.send_buffer)
+        return Subscriber(
+            task_id, experiment_pk, limit=self.send_buffer, byte_limit=self.send_buffer_bytes
+        )
 
     async def subscribe(self, sub: Subscriber) -> None:
         """Attach ``sub``; from return on, every event of its topic newer than the
@@ -407,28 +500,29 @@ class FanoutHub:
                 f"{newest} of task {sub.task_id} (was the database reset?); refetch",
             )
         if sub.experiment_pk is None:
-            if newest - last_event_id > self.replay_cap:
-                return Replay(newest, resync_reason=self._too_far(newest - last_event_id))
-            return Replay(
-                newest,
-                count=newest - last_event_id,
-                _after=last_event_id,
-                _task_id=sub.task_id,
-                _store=self._store,
-            )
-        events: list[StoredEvent] = []
-        after = last_event_id
-        while after < newest:
-            page = await self._store.read_events(
-                sub.task_id, after=after, limit=PAGE, experiment_pk=sub.experiment_pk
-            )
-            events.extend(e for e in page if e.id <= newest)
-            if len(events) > self.replay_cap:
-                return Replay(newest, resync_reason=self._too_far(len(events)))
-            if len(page) < PAGE:
-                break
-            after = page[-1].id
-        return Replay(newest, count=len(events), _events=events)
+            count = newest - last_event_id
+        else:
+            # Count the experiment's events without loading them (ids and sizes only).
+            count = 0
+            after = last_event_id
+            while after < newest and count <= self.replay_cap:
+                sizes = await self._store.event_sizes(
+                    sub.task_id, after=after, limit=PAGE, experiment_pk=sub.experiment_pk
+                )
+                count += sum(1 for i, _ in sizes if i <= newest)
+                if len(sizes) < PAGE:
+                    break
+                after = sizes[-1][0]
+        if count > self.replay_cap:
+            return Replay(newest, resync_reason=self._too_far(count))
+        return Replay(
+            newest,
+            count=count,
+            after=last_event_id,
+            _task_id=sub.task_id,
+            _experiment_pk=sub.experiment_pk,
+            _store=self._store,
+        )
 
     def _too_far(self, missed: int) -> str:
         return (
@@ -527,25 +621,28 @@ class FanoutHub:
                 if sub.closed:
                     continue
                 sub.queue = deque((item,))
+                sub.queued_bytes = item.size
                 n += 1
                 sub.wake()
                 continue
-            if len(queue) >= sub.limit:
+            if sub.full(item):
                 if slow is None:
                     slow = []
                 slow.append(sub)
                 continue
             queue.append(item)
+            sub.queued_bytes += item.size
             n += 1
         self.deliveries += n
         self.direct_deliveries += direct_n
         if slow:
             for sub in slow:
                 log.warning(
-                    "[EventBroadcaster] Client of %s too slow (%d events unsent): closing "
-                    "with %d, resume after id %d",
+                    "[EventBroadcaster] Client of %s too slow (%d events, %d bytes unsent): "
+                    "closing with %d, resume after id %d",
                     sub.describe(),
                     len(sub.queue),
+                    sub.queued_bytes,
                     CLOSE_TOO_SLOW,
                     sub.last_id,
                 )
@@ -602,9 +699,7 @@ class FanoutHub:
                 return
             topic.catchup = False
             try:
-                events = await self._store.read_events(
-                    topic.task_id, after=topic.last_id, limit=PAGE
-                )
+                events, more = await read_page(self._store, topic.task_id, topic.last_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -624,7 +719,7 @@ class FanoutHub:
                 if event.id == topic.last_id + 1:
                     topic.last_id = event.id
                     self._fanout(topic, event)
-            if len(events) == PAGE:
+            if more:
                 topic.catchup = True
             elif not events and topic.pending:
                 # A newer id was announced but the store does not show it (yet):

@@ -372,6 +372,29 @@ class Store:
             rows = (await conn.execute(query)).all()
         return [_stored(r) for r in rows]
 
+    async def event_sizes(
+        self,
+        task_id: int,
+        after: int = 0,
+        limit: int = 1000,
+        *,
+        experiment_pk: int | None = None,
+    ) -> list[tuple[int, int]]:
+        """``(id, payload bytes)`` of the events ``read_events`` would return, without
+        loading payloads: lets a reader cut pages by size before reading them."""
+        query = (
+            select(_EVENTS.c.id, func.length(_EVENTS.c.payload))
+            .where(_EVENTS.c.task_id == task_id)
+            .where(_EVENTS.c.id > after)
+            .order_by(_EVENTS.c.id)
+            .limit(limit)
+        )
+        if experiment_pk is not None:
+            query = query.where(_EVENTS.c.experiment_pk == experiment_pk)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(int(i), int(n or 0)) for i, n in rows]
+
     async def last_event_id(self, task_id: int) -> int | None:
         """The newest event id of a task (0 if none yet), ``None`` for an unknown task."""
         async with self.engine.connect() as conn:

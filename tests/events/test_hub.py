@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from autotuner.domain import EventType, create_event
-from autotuner.events import CLOSE_TOO_SLOW, EventBus, Subscriber
+from autotuner.events import CLOSE_TOO_SLOW, EventBus, Outgoing, Subscriber
+from autotuner.events.hub import read_page
 from autotuner.events._redis import RedisTransport
 from autotuner.store import Store
 from tests.events.support import kill_subscriptions, new_task
@@ -164,7 +165,7 @@ async def test_resume_plans(store: Store, make_bus) -> None:
         await bus.hub.subscribe(sub)
         try:
             replay = await bus.hub.replay(sub, last)
-            ids = [e.id async for page in replay.pages() for e in page]
+            ids = [e.id async for e in replay.events()]
             return replay, ids, sub.last_id
         finally:
             await bus.hub.unsubscribe(sub)
@@ -207,3 +208,58 @@ async def test_a_publishing_only_process_subscribes_to_nothing(store: Store, mak
     assert isinstance(transport, RedisTransport)
     assert transport._pubsub is None and transport._reader is None
     assert worker.stats()["topics"] == 0 and worker.hub._tasks == set()
+
+
+async def test_large_events_cut_off_a_slow_subscriber_by_bytes(store: Store, make_bus) -> None:
+    bus: EventBus = await make_bus(store, send_buffer=1000, send_buffer_bytes=300_000)
+    task = await new_task(store)
+    slow = bus.hub.new_subscriber(task)
+    fast = bus.hub.new_subscriber(task)
+    await bus.hub.subscribe(slow)
+    await bus.hub.subscribe(fast)
+    blob = "x" * 100_000
+    for n in range(1, 6):
+        await bus.publish(progress(task, n, blob=blob))
+        await received(fast, n)
+    # 5 events are far below the count limit: the bytes cut it off, after 2 fitted.
+    assert slow.closed and slow.close_code == CLOSE_TOO_SLOW
+    assert "resume with last_event_id=0" in slow.close_reason
+    assert not slow.queue and slow.queued_bytes == 0
+    assert bus.hub.local_count(task) == 1
+
+
+def test_one_item_always_fits_and_sizes_follow_the_queue() -> None:
+    sub = Subscriber(1, limit=100, byte_limit=1000)
+    assert sub.push(Outgoing(1, "x" * 5000))  # larger than the limit, but alone: sent
+    assert sub.queued_bytes == 5000
+    assert sub.pop() is not None and sub.queued_bytes == 0
+    assert sub.push(Outgoing(2, "y" * 600)) and sub.push(Outgoing(3, "z" * 300))
+    assert sub.queued_bytes == 900
+    assert not sub.push(Outgoing(4, "w" * 200))
+    assert sub.close_code == CLOSE_TOO_SLOW and sub.queued_bytes == 0
+
+
+async def test_pages_are_bounded_by_bytes(store: Store, make_bus) -> None:
+    bus: EventBus = await make_bus(store)
+    task = await new_task(store)
+    blob = "x" * 100_000
+    for n in range(1, 26):
+        await bus.publish(progress(task, n, blob=blob))
+    page, more = await read_page(store, task, 0, max_bytes=300_000)
+    assert [e.id for e in page] == [1, 2] and more
+    page, more = await read_page(store, task, 2, max_bytes=10)  # one event always comes
+    assert [e.id for e in page] == [3] and more
+    page, more = await read_page(store, task, 20, upto=23)
+    assert [e.id for e in page] == [21, 22, 23] and not more
+    page, more = await read_page(store, task, 20)
+    assert [e.id for e in page] == [21, 22, 23, 24, 25] and not more
+
+    # A replay of 2.5 MB comes in pages of about PAGE_BYTES, every event once.
+    sub = bus.hub.new_subscriber(task)
+    await bus.hub.subscribe(sub)
+    try:
+        replay = await bus.hub.replay(sub, 0)
+        assert replay.count == 25
+        assert [e.id async for e in replay.events()] == list(range(1, 26))
+    finally:
+        await bus.hub.unsubscribe(sub)
