@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import logging.handlers
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -22,21 +20,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
 def _logging(settings: Settings, logfile: str) -> None:
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    root.setLevel(settings.log_level.upper())
-    stream = logging.StreamHandler()
-    stream.setFormatter(logging.Formatter(_FORMAT))
-    # The seed's debugging recipe: `tail -f logs/worker.log | grep EventBroadcaster`.
-    file = logging.handlers.RotatingFileHandler(
-        settings.logs_dir / logfile, maxBytes=20_000_000, backupCount=3
-    )
-    file.setFormatter(logging.Formatter(_FORMAT))
-    root.handlers[:] = [stream, file]
+    # Redacted, one line per record, files 0600: see autotuner.logs.
+    from autotuner import logs
+
+    logs.configure(settings.logs_dir / logfile, settings.log_level)
 
 
 @app.command()

@@ -15,8 +15,8 @@ import pytest
 
 from autotuner.domain import EventType, create_event
 from autotuner.events import CLOSE_TOO_SLOW, EventBus, Outgoing, Subscriber
-from autotuner.events.hub import read_page
 from autotuner.events._redis import RedisTransport
+from autotuner.events.hub import read_page
 from autotuner.store import Store
 from tests.events.support import kill_subscriptions, new_task
 
