@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -106,18 +107,79 @@ def token(
     )
 
 
-def _load_spec(path: Path) -> dict[str, Any]:
+# A task file is a few kilobytes; the server accepts bodies of 1 MiB by default.
+MAX_TASK_FILE_BYTES = 1 << 20
+
+
+def _task_file_loader() -> type:
+    """YAML's safe loader without aliases (an alias bomb expands exponentially
+    once serialized) and with dates left as text (JSON has no dates)."""
     import yaml
 
+    class TaskFileLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"task files may not use YAML aliases (*{event.anchor}): write the "
+                    "value out where it is used",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+
+    timestamp = "tag:yaml.org,2002:timestamp"
+    TaskFileLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != timestamp]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return TaskFileLoader
+
+
+def _load_spec(path: Path) -> dict[str, Any]:
+    """The task file as a JSON-serializable mapping; exits with code 2 saying why not."""
+    import yaml
+
+    def refuse(reason: str) -> typer.Exit:
+        typer.echo(f"cannot read task file {path}: {reason}", err=True)
+        return typer.Exit(2)
+
     try:
-        spec = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        typer.echo(f"cannot read task file {path}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        with path.open("rb") as fh:
+            data = fh.read(MAX_TASK_FILE_BYTES + 1)
+    except OSError as exc:
+        raise refuse(str(exc)) from exc
+    if len(data) > MAX_TASK_FILE_BYTES:
+        raise refuse(f"it is larger than {MAX_TASK_FILE_BYTES:,} bytes")
+    try:
+        spec = yaml.load(data, Loader=_task_file_loader())
+    except yaml.YAMLError as exc:
+        raise refuse(str(exc)) from exc
+    except RecursionError as exc:
+        raise refuse("it nests too deeply") from exc
     if not isinstance(spec, dict):
         typer.echo(f"task file {path} must hold a mapping of task fields", err=True)
         raise typer.Exit(2)
+    try:
+        # NaN and Infinity are sent as such, for the server to name the field.
+        json.dumps(spec, allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise refuse(f"it holds a value JSON cannot carry ({exc})") from exc
     return spec
+
+
+# Control characters, lone surrogates, line and bidi separators: server-provided text
+# is printed with these escaped, so it cannot move the cursor, recolour or forge lines.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _safe(value: Any) -> str:
+    """``value`` as text a terminal shows as written (escapes are JSON-style ``\\u001b``)."""
+    return _UNSAFE.sub(lambda m: _ESCAPES.get(m[0]) or f"\\u{ord(m[0]):04x}", str(value))
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 @app.command()
@@ -133,25 +195,31 @@ def run(
     spec = _load_spec(task_file)
     try:
         with httpx.Client(base_url=server, timeout=30, headers=_headers(token)) as client:
-            created = client.post("/api/tasks", json=spec)
+            created = client.post(
+                "/api/tasks",
+                content=json.dumps(spec, allow_nan=True),
+                headers={"content-type": "application/json"},
+            )
             if created.status_code == 422:
                 for problem in _invalid_fields(created):
-                    typer.echo(f"invalid task file: {problem}", err=True)
+                    typer.echo(f"invalid task file: {_safe(problem)}", err=True)
                 raise typer.Exit(2)
             if created.status_code >= 400:
-                typer.echo(f"server refused the task: {_detail(created)}", err=True)
+                typer.echo(f"server refused the task: {_safe(_detail(created))}", err=True)
                 raise typer.Exit(2)
             task = created.json()
             started = client.post(f"/api/tasks/{task['id']}/start")
             if started.status_code >= 400:
                 typer.echo(
-                    f"task {task['id']} was created but not started: {_detail(started)}", err=True
+                    f"task {_safe(task['id'])} was created but not started: "
+                    f"{_safe(_detail(started))}",
+                    err=True,
                 )
                 raise typer.Exit(1)
     except httpx.HTTPError as exc:
-        typer.echo(f"cannot reach {server}: {exc}. Is `autotuner serve` running?", err=True)
+        typer.echo(f"cannot reach {server}: {_safe(exc)}. Is `autotuner serve` running?", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"task {task['id']} ({task['task_name']}) started")
+    typer.echo(f"task {_safe(task['id'])} ({_safe(task['task_name'])}) started")
     if watch_events:
         raise typer.Exit(_follow(server, task["id"], raw=False, reached=True, token=token))
 
@@ -266,7 +334,7 @@ async def _watch(
                 print(f"task {task_id} not found on {server}", file=sys.stderr)
                 return 2
             if exc.rcvd is not None and exc.rcvd.code in (4401, 4403):
-                print(f"not allowed: {exc.rcvd.reason} (see --token)", file=sys.stderr)
+                print(f"not allowed: {_safe(exc.rcvd.reason)} (see --token)", file=sys.stderr)
                 return 2
             code = exc.rcvd.code if exc.rcvd is not None else "none"
             print(f"connection closed (code {code}); reconnecting", file=sys.stderr)
@@ -278,11 +346,11 @@ async def _watch(
         ) as exc:
             if not reached:
                 print(
-                    f"cannot connect to {url}: {exc}. Is `autotuner serve` running?",
+                    f"cannot connect to {url}: {_safe(exc)}. Is `autotuner serve` running?",
                     file=sys.stderr,
                 )
                 return 1
-            print(f"connection lost ({exc}); reconnecting in {delay:.0f}s", file=sys.stderr)
+            print(f"connection lost ({_safe(exc)}); reconnecting in {delay:.0f}s", file=sys.stderr)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)
 
@@ -310,7 +378,8 @@ async def _missed(
 def _show(msg: dict[str, Any], frame: str, raw: bool) -> None:
     try:
         if raw:
-            print(frame, flush=True)
+            # Escaped characters stay inside JSON strings: the line is still JSON.
+            print(_safe(frame), flush=True)
         else:
             _print_event(msg)
     except BrokenPipeError as exc:
@@ -318,24 +387,24 @@ def _show(msg: dict[str, Any], frame: str, raw: bool) -> None:
 
 
 def _print_event(msg: dict[str, Any]) -> None:
-    kind = msg.get("type", "?")
+    kind = _safe(msg.get("type", "?"))
     if kind == "connection_established":
-        print(
-            f"connected (newest event {msg.get('last_event_id')}, replayed {msg.get('replayed')})",
-            flush=True,
-        )
+        newest, replayed = _safe(msg.get("last_event_id")), _safe(msg.get("replayed"))
+        print(f"connected (newest event {newest}, replayed {replayed})", flush=True)
         return
     if kind == "benchmark_progress":
         p = msg.get("data", {}).get("progress", {})
-        print(f"  [{msg.get('id')}] benchmark {p.get('completed')}/{p.get('total')}", flush=True)
+        done, total = _safe(p.get("completed")), _safe(p.get("total"))
+        print(f"  [{_safe(msg.get('id'))}] benchmark {done}/{total}", flush=True)
         return
-    line = f"[{msg.get('id', '-')}] {kind}: {msg.get('message', '')}"
+    line = f"[{_safe(msg.get('id', '-'))}] {kind}: {_safe(msg.get('message', ''))}"
     data = msg.get("data", {})
     if kind == "experiment_completed" and data.get("objective_score") is not None:
         line += f" (score {data['objective_score']:.4g})"
     summary = data.get("summary") or {}
     if kind == "task_completed" and summary.get("best_experiment_id") is not None:
-        params = " ".join(f"--{k} {v}" for k, v in (summary.get("best_parameters") or {}).items())
+        best = summary.get("best_parameters") or {}
+        params = " ".join(f"--{_safe(k)} {_safe(v)}" for k, v in best.items())
         line += f"\n  best: score {summary['best_score']:.4g} with {params}"
     print(line, flush=True)
 

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     worker_stale_seconds: float = Field(default=30.0, gt=0)
     max_concurrent_tasks: int = Field(default=1, ge=1)
+    # Largest HTTP request body accepted (413 beyond); task specs are far smaller.
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
     auth_secret: SecretStr | None = Field(
         default=None, description="Require JWTs signed with this secret on /api (HS256)"
     )

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from autotuner import __version__
 from autotuner.api import ws
 from autotuner.api.auth import AuthMiddleware
+from autotuner.api.errors import validation_errors
+from autotuner.api.limits import BodyLimitMiddleware
 from autotuner.api.origin import OriginMiddleware
 from autotuner.api.routes import experiments, metrics, system, tasks
 from autotuner.config import Settings
@@ -76,13 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's shape (loc/msg/type), with pydantic's "Value error, " prefix
-        # dropped from our own validators' messages.
-        errors = [
-            {**err, "msg": str(err.get("msg", "")).removeprefix("Value error, ")}
-            for err in exc.errors()
-        ]
-        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+        return JSONResponse(status_code=422, content={"detail": validation_errors(exc.errors())})
 
     @app.exception_handler(UnknownTask)
     async def _unknown_task(_: Request, exc: UnknownTask) -> JSONResponse:
@@ -102,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.auth_secret is not None:
         app.add_middleware(AuthMiddleware, secret=settings.auth_secret.get_secret_value())
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost: another site's request is refused before anything else looks at it.
     app.add_middleware(OriginMiddleware, **OriginMiddleware.options(settings))
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 
 from autotuner.config import Settings
-from autotuner.domain import ExperimentPublic, TaskPublic
+from autotuner.domain import MAX_ID, ExperimentPublic, TaskPublic
 from autotuner.store import Store
 from autotuner.worker.queue import TaskQueue
 
@@ -32,6 +32,11 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 BusDep = Annotated[Any, Depends(get_bus)]
+
+# Ids in paths: a number no row can have is a 422 naming the bound, never a
+# database error (ids are 32-bit INTEGER columns on PostgreSQL).
+TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="task id")]
+ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="experiment id")]
 
 
 async def task_or_404(store: Store, task_id: int) -> TaskPublic:

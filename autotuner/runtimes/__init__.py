@@ -3,15 +3,25 @@
 ``get_runtime(deployment_mode, base_runtime)`` picks the backend: ``sim`` (the
 built-in simulator) or ``local`` (vLLM, SGLang or llama.cpp on this machine).
 ``reap_orphans(directory)`` ends engines left running by a launcher that was
-killed before it could stop them.
+killed before it could stop them. ``parameter_problems`` says which parameter
+names a task may not tune on its engine (the flags the product sets itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from autotuner.runtimes._base import Deployment, DeploymentError, DeployRequest, Runtime
+from autotuner.runtimes._flags import COMMON_RESERVED, normalize_flag, reserved_problem
 from autotuner.runtimes._orphans import reap_orphans
 from autotuner.runtimes._process import ProcessDeployment, parameter_args, render_command
-from autotuner.runtimes.local import PRESETS, EnginePreset, LocalRuntime, UnknownEngineError
+from autotuner.runtimes.local import (
+    PRESETS,
+    EnginePreset,
+    LocalRuntime,
+    UnknownEngineError,
+    get_preset,
+)
 from autotuner.runtimes.sim import SimRuntime
 
 SUPPORTED_MODES = ("sim", "local")
@@ -39,7 +49,39 @@ def get_runtime(deployment_mode: str, base_runtime: str) -> Runtime:
     )
 
 
+def parameter_problems(
+    deployment_mode: str, base_runtime: str, names: Iterable[str]
+) -> dict[str, str]:
+    """Parameter name -> why a task on this engine may not tune it.
+
+    Raises ``UnknownEngineError`` when ``local`` names an engine with no preset.
+    Other modes (``docker``, ``ome``: refused when started) are checked against
+    the preset of ``base_runtime`` when there is one.
+    """
+    mode = deployment_mode.strip().lower()
+    translate = None
+    reserved: frozenset[str] = COMMON_RESERVED
+    if mode == "sim":
+        reserved = SimRuntime.reserved
+    elif mode == "local":
+        preset = get_preset(base_runtime)
+        reserved, translate = preset.reserved, preset.translate
+    else:
+        try:
+            preset = get_preset(base_runtime)
+            reserved, translate = preset.reserved, preset.translate
+        except UnknownEngineError:
+            pass
+    problems = {}
+    for name in names:
+        problem = reserved_problem(name, reserved, translate)
+        if problem is not None:
+            problems[name] = problem
+    return problems
+
+
 __all__ = [
+    "COMMON_RESERVED",
     "PRESETS",
     "SUPPORTED_MODES",
     "DeployRequest",
@@ -52,8 +94,11 @@ __all__ = [
     "SimRuntime",
     "UnknownEngineError",
     "UnsupportedDeploymentModeError",
+    "get_preset",
     "get_runtime",
+    "normalize_flag",
     "parameter_args",
+    "parameter_problems",
     "reap_orphans",
     "render_command",
 ]

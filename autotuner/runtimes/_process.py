@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import re
 import shlex
@@ -53,13 +54,16 @@ def parameter_args(parameters: Mapping[str, Any], *, bool_style: str = "flag") -
     Names are kept as written (engines differ on ``-`` vs ``_``); a name that
     already starts with ``-`` is used as is. With ``bool_style="flag"`` True
     becomes a bare flag and False is omitted; with ``"value"`` both are passed
-    as ``true``/``false``. ``None`` omits the flag.
+    as ``true``/``false``. ``None`` omits the flag. A NaN or infinite number is
+    refused (``DeploymentError``): no engine would read ``nan`` as meant.
     """
     args: list[str] = []
     for name, value in parameters.items():
         flag = name if name.startswith("-") else "--" + name
         if value is None:
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DeploymentError(f"parameter {name!r} is {value}; give a finite number")
         if isinstance(value, bool):
             if bool_style == "value":
                 args += [flag, "true" if value else "false"]
@@ -74,9 +78,11 @@ def parameter_args(parameters: Mapping[str, Any], *, bool_style: str = "flag") -
 
 
 def log_path_for(request: DeployRequest, runtime: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.task_name).strip("_") or "task"
+    # One file name (at most 255 bytes) inside log_dir, whatever the names hold.
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.task_name).strip("_.")[:120] or "task"
+    engine = re.sub(r"[^A-Za-z0-9_.-]+", "_", runtime).strip("_.")[:60] or "engine"
     request.log_dir.mkdir(parents=True, exist_ok=True)
-    return request.log_dir / f"{safe}-exp{request.experiment_id}-{runtime}.log"
+    return request.log_dir / f"{safe}-exp{request.experiment_id}-{engine}.log"
 
 
 def read_tail(path: Path | None, lines: int = 40, max_bytes: int = 16_384) -> str:

@@ -63,6 +63,18 @@ SERVER_FLAGS = frozenset(
         "verbose",
     }
 )
+# Set by the preset's template, or against its promises (served under the task's
+# model name, requests queue, nothing fetched from a model hub, one config):
+# never task parameters.
+RESERVED_FLAGS = frozenset(
+    {
+        "model_alias",
+        "interrupt_requests",
+        "config_file",
+        "hf_model_repo_id",
+        "hf_pretrained_model_name_or_path",
+    }
+)
 # llama.cpp's own (llama-server / llama-cli) names -> llama_cpp.server's.
 LLAMA_CPP_ALIASES = {
     "c": "n_ctx",

@@ -12,7 +12,9 @@ Presets (``base_runtime``):
   names are translated to the server's flags (``ctx-size`` -> ``--n_ctx``, see
   ``llamacpp``). Requests queue rather than interrupt the one being streamed.
 
-The experiment's parameters are appended as ``--name value`` flags. A custom
+The experiment's parameters are appended as ``--name value`` flags, except the
+flags each preset sets itself (``EnginePreset.reserved``), which tasks may not
+tune (see ``_flags``). A custom
 template can be given as ``request.extra["command"]`` (a string, formatted with
 ``{model}``, ``{name}`` (the task's model name), ``{host}``, ``{port}``,
 ``{python}`` and split like a shell would).
@@ -29,6 +31,7 @@ from typing import Any
 
 from autotuner.runtimes import llamacpp
 from autotuner.runtimes._base import DeploymentError, DeployRequest, Runtime
+from autotuner.runtimes._flags import COMMON_RESERVED
 from autotuner.runtimes._process import ProcessDeployment, free_port, launch, parameter_args
 
 
@@ -49,6 +52,8 @@ class EnginePreset:
     """The Python module the template runs with ``{python} -m``, checked before launch."""
     install_hint: str = ""
     """How to install ``module``, for the error when it is missing."""
+    reserved: frozenset[str] = COMMON_RESERVED
+    """Flags the template (or the product's promises) own: never task parameters."""
 
 
 PRESETS: dict[str, EnginePreset] = {
@@ -56,6 +61,7 @@ PRESETS: dict[str, EnginePreset] = {
     "sglang": EnginePreset(
         "sglang",
         "{python} -m sglang.launch_server --model-path {model} --host {host} --port {port}",
+        # SGLang takes --model as --model-path's alias; COMMON_RESERVED has both.
     ),
     "llama.cpp": EnginePreset(
         "llama.cpp",
@@ -70,6 +76,7 @@ PRESETS: dict[str, EnginePreset] = {
         translate=llamacpp.server_parameters,
         module="llama_cpp.server",
         install_hint="run `make engines` (or pip install 'llama-cpp-python[server]')",
+        reserved=COMMON_RESERVED | llamacpp.RESERVED_FLAGS,
     ),
 }
 _ALIASES = {"llama_cpp": "llama.cpp", "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp"}

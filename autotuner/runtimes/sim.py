@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from autotuner.runtimes._base import DeployRequest, Runtime
+from autotuner.runtimes._flags import COMMON_RESERVED
 from autotuner.runtimes._process import ProcessDeployment, free_port, launch, parameter_args
 
 
@@ -18,6 +19,9 @@ class SimRuntime(Runtime):
     """
 
     name = "sim"
+    reserved = COMMON_RESERVED
+    """Flags ``build_command`` sets (the simulator also reads --model-path and
+    --served-model-name): never task parameters. ``--sim-*`` knobs may be tuned."""
 
     def build_command(self, request: DeployRequest, host: str, port: int) -> list[str]:
         command = [sys.executable, "-m", "autotuner.sim", "--host", host, "--port", str(port)]

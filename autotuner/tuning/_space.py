@@ -24,10 +24,11 @@ class SearchSpace:
         self.names = list(parameters)
         self.values: list[list[Any]] = []
         for name in self.names:
-            distinct: list[Any] = []
+            # Linear: one hash lookup per value (a parameter may have thousands).
+            first: dict[tuple[str, Any], Any] = {}
             for value in parameters[name]:
-                if not any(_same(value, v) for v in distinct):
-                    distinct.append(value)
+                first.setdefault(_identity(value), value)
+            distinct = list(first.values())
             if not distinct:
                 raise ValueError(f"parameter {name!r} needs at least one value")
             self.values.append(distinct)
@@ -46,8 +47,14 @@ class SearchSpace:
         return tuple((type(params.get(n)).__name__, params.get(n)) for n in self.names)
 
 
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
+def _identity(value: Any) -> tuple[str, Any]:
+    """Equal values of one type share it; ``True``, ``1`` and ``1.0`` do not.
+    Unhashable values (lists) are keyed by their repr."""
+    try:
+        hash(value)
+    except TypeError:
+        return type(value).__name__, repr(value)
+    return type(value).__name__, value
 
 
 def sample_indices(rng: random.Random, size: int, k: int) -> list[int]:

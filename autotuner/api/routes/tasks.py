@@ -6,9 +6,11 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
 
-from autotuner.api.deps import QueueDep, StoreDep, task_or_404
-from autotuner.domain import TaskPublic, TaskSpec, TaskStatus
+from autotuner.api.deps import QueueDep, StoreDep, TaskId, task_or_404
+from autotuner.domain import MAX_ID, TaskPublic, TaskSpec, TaskStatus
+from autotuner.runtimes import UnknownEngineError, parameter_problems
 from autotuner.store import DuplicateTaskName
 
 log = logging.getLogger(__name__)
@@ -23,12 +25,31 @@ _ACTIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 @router.post("", status_code=201, response_model=TaskPublic)
 async def create_task(spec: TaskSpec, store: StoreDep) -> TaskPublic:
     """Create a task from a task file (the seed project's JSON format)."""
+    _check_runnable(spec)
     try:
         task = await store.create_task(spec)
     except DuplicateTaskName as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     log.info("Created task %d %r", task.id, task.task_name)
     return task
+
+
+def _check_runnable(spec: TaskSpec) -> None:
+    """Refuse (422) what the engine would refuse or what would override the product's
+    own flags: the parameters become the engine's command line."""
+    try:
+        problems = parameter_problems(spec.deployment_mode, spec.base_runtime, spec.parameters)
+    except UnknownEngineError as exc:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "base_runtime"), "msg": str(exc)}]
+        ) from None
+    if problems:
+        raise RequestValidationError(
+            [
+                {"type": "value_error", "loc": ("body", "parameters", name), "msg": msg}
+                for name, msg in problems.items()
+            ]
+        )
 
 
 @router.get("", response_model=list[TaskPublic])
@@ -40,12 +61,12 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskPublic)
-async def get_task(task_id: int, store: StoreDep) -> TaskPublic:
+async def get_task(task_id: TaskId, store: StoreDep) -> TaskPublic:
     return await task_or_404(store, task_id)
 
 
 @router.delete("/{task_id}", status_code=204)
-async def delete_task(task_id: int, store: StoreDep) -> Response:
+async def delete_task(task_id: TaskId, store: StoreDep) -> Response:
     task = await task_or_404(store, task_id)
     if task.status in _ACTIVE:
         raise HTTPException(
@@ -57,7 +78,7 @@ async def delete_task(task_id: int, store: StoreDep) -> Response:
 
 
 @router.post("/{task_id}/start", response_model=TaskPublic)
-async def start_task(task_id: int, store: StoreDep, queue: QueueDep) -> TaskPublic:
+async def start_task(task_id: TaskId, store: StoreDep, queue: QueueDep) -> TaskPublic:
     task = await task_or_404(store, task_id)
     queued = await store.transition_task(
         task_id,
@@ -78,7 +99,7 @@ async def start_task(task_id: int, store: StoreDep, queue: QueueDep) -> TaskPubl
 
 
 @router.post("/{task_id}/cancel", response_model=TaskPublic)
-async def cancel_task(task_id: int, store: StoreDep, queue: QueueDep) -> TaskPublic:
+async def cancel_task(task_id: TaskId, store: StoreDep, queue: QueueDep) -> TaskPublic:
     task = await task_or_404(store, task_id)
     if task.status.finished:
         raise HTTPException(
@@ -90,9 +111,11 @@ async def cancel_task(task_id: int, store: StoreDep, queue: QueueDep) -> TaskPub
 
 @router.get("/{task_id}/events")
 async def list_events(
-    task_id: int,
+    task_id: TaskId,
     store: StoreDep,
-    after: Annotated[int, Query(ge=0, description="return events with id > after")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="return events with id > after")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """The task's recorded events, oldest first: the same JSON the WebSockets send."""

@@ -1,0 +1,53 @@
+"""422 bodies that can always be written, whatever the refused input held.
+
+FastAPI echoes each error's ``input``. An input can be what made it invalid: a
+lone surrogate or a NaN (which JSON cannot carry), or a megabyte of text. Such
+inputs are echoed as a short, escaped ``repr`` instead, and locations (which
+may hold a refused key) are escaped the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+
+MAX_ECHO = 1_000  # bytes of an input echoed as it was
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's shape (loc/msg/type/input/ctx), safe to serialize, with pydantic's
+    "Value error, " prefix dropped from our own validators' messages."""
+    out = []
+    for err in errors:
+        item = dict(err)
+        item["msg"] = _text(str(item.get("msg", "")).removeprefix("Value error, "))
+        item["loc"] = [p if isinstance(p, int) else _text(str(p)) for p in item.get("loc", ())]
+        if "input" in item:
+            item["input"] = _echo(item["input"])
+        if "ctx" in item:
+            item["ctx"] = _echo(jsonable_encoder(item["ctx"], custom_encoder={Exception: str}))
+        out.append(jsonable_encoder(item))
+    return out
+
+
+def _echo(value: Any) -> Any:
+    try:
+        value = jsonable_encoder(value)
+        # As the response will be written: no NaN, UTF-8 only.
+        if len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode()) <= MAX_ECHO:
+            return value
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        pass
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + f"... ({len(text):,} characters)"
+
+
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
