@@ -1,9 +1,10 @@
 """Host and Origin allow-lists: no DNS rebinding, no cross-site writes or sockets.
 
-Every request's ``Host`` must be one the server answers to (``AUTOTUNER_ALLOWED_HOSTS``;
-by default ``localhost``, ``127.0.0.1``, ``::1`` and the host it is bound to, or any
-host when bound to all interfaces). A page on another site that rebinds its own
-name to 127.0.0.1 sends its own name as ``Host`` and is refused.
+Every request's ``Host`` must be one the server answers to: ``localhost``,
+``127.0.0.1`` and ``::1`` always, plus ``AUTOTUNER_ALLOWED_HOSTS`` or, when that is
+not set, the host it is bound to (any host when bound to all interfaces). A page
+on another site that rebinds its own name to 127.0.0.1 sends its own name as
+``Host`` and is refused.
 
 Writes (POST, PUT, PATCH, DELETE) and WebSocket handshakes that carry an
 ``Origin`` must come from the server's own origin (the request's ``Host``) or
@@ -39,8 +40,13 @@ _ANY_INTERFACE = frozenset({"", "0.0.0.0", "::", "[::]"})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def default_hosts(bound: str) -> list[str]:
-    """The hosts served when ``AUTOTUNER_ALLOWED_HOSTS`` is not set."""
+def allowed_hosts(configured: Iterable[str], bound: str) -> list[str]:
+    """The hosts served: the loopback names always (no rebinding attack can send
+    them), and the configured ones, or else the bound host (any when bound to
+    every interface)."""
+    configured = [h for h in configured if h.strip()]
+    if configured:
+        return [*LOOPBACK, *configured]
     if bound.strip() in _ANY_INTERFACE:
         return ["*"]
     return [*LOOPBACK, bound]
@@ -61,7 +67,7 @@ def split_host(value: str) -> tuple[str, int | None]:
     name = name.rstrip(".")
     if port is None or port == "":
         return name, None
-    if not port.isdigit() or len(port) > 5:
+    if not port.isdigit() or len(port) > 5 or int(port) > 65535:
         raise ValueError(f"bad port in {value!r}")
     return name, int(port)
 
@@ -113,7 +119,7 @@ class OriginMiddleware:
     def options(cls, settings: Settings) -> dict[str, list[str]]:
         """The keyword arguments for ``add_middleware`` from the settings."""
         return {
-            "allowed_hosts": settings.allowed_hosts or default_hosts(settings.host),
+            "allowed_hosts": allowed_hosts(settings.allowed_hosts, settings.host),
             "allowed_origins": settings.allowed_origins,
         }
 

@@ -99,3 +99,28 @@ def test_cli_token_run_and_watch(server: AutotunerProcess, tmp_path: Path) -> No
     assert watched.returncode == 1 and "task_started" in watched.stdout
     anonymous = cli("watch", "1", "--server", server.url)
     assert anonymous.returncode == 2 and "not allowed" in anonymous.stderr
+
+
+def test_browsers_send_the_token_as_a_subprotocol_never_echoed(server: AutotunerProcess) -> None:
+    token = create_token(SECRET, "alice")
+    task = httpx.post(f"{server.url}/api/tasks", json=sim_spec("ws-proto"), headers=_auth(token))
+    path = f"{server.ws_url}/api/ws/tasks/{task.json()['id']}"
+    reader = create_token(SECRET, "bob", scope="read")
+    with connect(path, subprotocols=["autotuner", f"autotuner.bearer.{reader}"]) as sock:
+        assert sock.subprotocol == "autotuner"  # the one a browser may see, not the token
+        assert json.loads(sock.recv(timeout=5))["type"] == "connection_established"
+    with connect(f"{server.ws_url}/api/ws/tasks", subprotocols=["autotuner"]) as sock:
+        # No token: refused over a handshake a browser completes, so it sees 4401.
+        assert sock.subprotocol == "autotuner"
+        with pytest.raises(ConnectionClosed) as closed:
+            sock.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert "autotuner.bearer.<token>" in closed.value.rcvd.reason
+    with (
+        pytest.raises(ConnectionClosed) as closed,
+        connect(path, subprotocols=["autotuner", "autotuner.bearer.garbage"]) as sock,
+    ):
+        sock.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    # Old clients' ?token= still works on REST too (and is redacted from the logs).
+    assert httpx.get(f"{server.url}/api/tasks", params={"token": reader}).status_code == 200
