@@ -55,9 +55,9 @@ class Settings(BaseSettings):
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Host header values served, comma-separated ('*' for any; '*.example.com' "
-        "for its subdomains); default localhost, 127.0.0.1, ::1 and the bound host (any when "
-        "bound to 0.0.0.0 or ::)",
+        description="Host header values served besides localhost, 127.0.0.1 and ::1 (always), "
+        "comma-separated ('*' for any; '*.example.com' for its subdomains); default the bound "
+        "host (any when bound to 0.0.0.0 or ::)",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
