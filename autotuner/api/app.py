@@ -21,7 +21,7 @@ from autotuner.api.origin import OriginMiddleware
 from autotuner.api.routes import experiments, metrics, system, tasks
 from autotuner.config import Settings
 from autotuner.events import create_event_bus
-from autotuner.store import Store, StoreError, UnknownTask
+from autotuner.store import Store, StoreError, StoreUnavailable, UnknownTask
 from autotuner.worker.queue import create_task_queue
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(UnknownTask)
     async def _unknown_task(_: Request, exc: UnknownTask) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        # Not the request's fault (disk full, database down): a 503 says to retry.
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"{exc}; try again once it is back"},
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(StoreError)
     async def _store_error(_: Request, exc: StoreError) -> JSONResponse:

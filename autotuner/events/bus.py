@@ -11,11 +11,11 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from autotuner.config import Settings
-from autotuner.domain import Event
+from autotuner.domain import Event, TaskPublic, TaskStatus
 from autotuner.events._base import Transport
 from autotuner.events._memory import MemoryTransport
 from autotuner.events.hub import SEND_BUFFER_BYTES, FanoutHub, RateLimitedLog
@@ -75,6 +75,32 @@ class EventBus:
         the event is recorded, and every hub catches up from the store.
         """
         stored = await self.store.append_event(event)
+        await self._send(stored)
+        return stored
+
+    async def finish_task(
+        self,
+        event: Event,
+        from_status: Sequence[TaskStatus],
+        *,
+        stale_before: float | None = None,
+        interrupted: str = "interrupted",
+        **values: Any,
+    ) -> tuple[TaskPublic, StoredEvent] | None:
+        """Move a task to its final state and record its final ``event`` in one
+        transaction (see :meth:`Store.finish_task`), then fan the event out.
+
+        A task is never left final without its final event, nor gets two.
+        ``None`` when the task was not in ``from_status`` (nothing written).
+        """
+        done = await self.store.finish_task(
+            event, from_status, stale_before=stale_before, interrupted=interrupted, **values
+        )
+        if done is not None:
+            await self._send(done[1])
+        return done
+
+    async def _send(self, stored: StoredEvent) -> None:
         self.events_published += 1
         try:
             await self.transport.publish(stored)
@@ -95,7 +121,6 @@ class EventBus:
                 stored.id,
                 stored.task_id,
             )
-        return stored
 
     def publish_sync(self, event: Event, timeout: float | None = 30.0) -> StoredEvent:
         """The seed's ``broadcast_sync``: publish from synchronous code in another thread.

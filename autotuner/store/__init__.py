@@ -5,8 +5,19 @@ from autotuner.store.store import (
     Store,
     StoredEvent,
     StoreError,
+    StoreUnavailable,
     UnknownTask,
+    json_snapshot,
     utcnow,
 )
 
-__all__ = ["DuplicateTaskName", "Store", "StoreError", "StoredEvent", "UnknownTask", "utcnow"]
+__all__ = [
+    "DuplicateTaskName",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredEvent",
+    "UnknownTask",
+    "json_snapshot",
+    "utcnow",
+]

@@ -6,26 +6,35 @@ inside the same transaction that inserts the event: the row lock taken by the
 UPDATE serializes concurrent publishers (also across processes on PostgreSQL),
 so ids are 1, 2, 3 ... without gaps, and id N is committed only after every
 id below it is.
+
+Every public method runs its transaction to the end even when its caller is
+cancelled (a cancelled task, a timeout): a transaction cut between its UPDATE
+and its COMMIT would keep SQLite's write lock and hang every later write. A
+database that cannot be reached or written (disk full, I/O error, a lost
+connection) raises :class:`StoreUnavailable`, never a driver error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 import orjson
 from alembic import command
 from alembic.config import Config
+from pydantic import BaseModel
 from sqlalchemy import Table, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from autotuner.domain import (
@@ -57,6 +66,15 @@ class UnknownTask(StoreError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"task {task_id} not found")
         self.task_id = task_id
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written now (disk full, I/O error, lost
+    connection). Not the request's fault: retry once the database is back."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the database is unavailable: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +140,19 @@ class Store:
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        async with self.engine.begin() as conn:
-            if not self.is_sqlite:
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                # A migration on SQLite rebuilds tables (copy, drop, rename): with
+                # foreign keys enforced, dropping ``tasks`` would cascade-delete every
+                # experiment and event. The pragma only works outside a transaction.
+                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            else:
                 # Two API processes starting at once must not both migrate.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(724551)"))
             await conn.run_sync(_upgrade)
+            await conn.commit()
+            if self.is_sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -317,8 +343,6 @@ class Store:
 
     async def append_event(self, ev: Event) -> StoredEvent:
         """Record ``ev`` durably with the task's next id; returns what clients will see."""
-        experiment = ev.data.get("experiment")
-        experiment_pk = experiment.get("id") if isinstance(experiment, dict) else None
         async with self._tx() as conn:
             new_id = (
                 await conn.execute(
@@ -335,20 +359,61 @@ class Store:
                 # The snapshot is the task "as GET /api/tasks/{id} returns it then",
                 # and then its newest event is this one.
                 data = {**data, "task": {**data["task"], "last_event_id": new_id}}
-            payload = orjson.dumps(
-                ev.model_copy(update={"id": new_id, "data": data}).model_dump(mode="json")
+            return await _insert_event(conn, ev, new_id, data)
+
+    async def finish_task(
+        self,
+        ev: Event,
+        from_status: Sequence[TaskStatus],
+        *,
+        stale_before: float | None = None,
+        interrupted: str = "interrupted",
+        **values: Any,
+    ) -> tuple[TaskPublic, StoredEvent] | None:
+        """Move a task to its final state and record its final event ``ev``, atomically.
+
+        Only a task whose status is one of ``from_status`` moves (compare-and-set),
+        and if ``stale_before`` is given, a running one only when its runner has
+        been silent since then; otherwise nothing is written and ``None`` returned,
+        so a task never gets two final events. The task's experiments still in
+        progress end ``cancelled`` with ``interrupted`` as their error.
+        ``ev.data["task"]`` becomes the task as it is after the move.
+        """
+        values = {k: (v.value if isinstance(v, TaskStatus) else v) for k, v in values.items()}
+        query = (
+            update(_TASKS)
+            .where(_TASKS.c.id == ev.task_id)
+            .where(_TASKS.c.status.in_([s.value for s in from_status]))
+        )
+        if stale_before is not None:
+            query = query.where(
+                (_TASKS.c.status != TaskStatus.RUNNING.value)
+                | _TASKS.c.heartbeat_at.is_(None)
+                | (_TASKS.c.heartbeat_at < stale_before)
             )
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    query.values({**values, "last_event_id": _TASKS.c.last_event_id + 1}).returning(
+                        _TASKS
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
             await conn.execute(
-                insert(_EVENTS).values(
-                    task_id=ev.task_id,
-                    id=new_id,
-                    type=ev.type.value,
-                    experiment_pk=experiment_pk,
-                    payload=payload,
-                    created_at=ev.timestamp,
+                update(_EXPERIMENTS)
+                .where(_EXPERIMENTS.c.task_id == ev.task_id)
+                .where(_EXPERIMENTS.c.status.in_([s.value for s in _UNFINISHED_EXPERIMENTS]))
+                .values(
+                    status=ExperimentStatus.CANCELLED.value,
+                    error_message=interrupted,
+                    completed_at=utcnow(),
                 )
             )
-        return StoredEvent(ev.task_id, new_id, ev.type.value, experiment_pk, payload, ev.timestamp)
+            task = _task(row)
+            data = {**ev.data, "task": json_snapshot(task)}
+            return task, await _insert_event(conn, ev, task.last_event_id, data)
 
     async def read_events(
         self,
@@ -431,6 +496,138 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [dict(r._mapping) for r in rows]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guarded(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run ``method`` to its end even if the caller is cancelled; translate outages.
+
+    The transaction runs in a task of its own, shielded: cancelling the caller
+    (a cancelled task runner, a timeout, a closed WebSocket) waits for it to
+    commit or roll back, then raises ``CancelledError``.
+    """
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        job = asyncio.ensure_future(_translated(method(*args, **kwargs)))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            while not job.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(job)
+            if not job.cancelled():
+                job.exception()  # retrieved: the caller is gone, nobody else will
+            raise
+
+    return wrapper
+
+
+async def _translated(call: Awaitable[R]) -> R:
+    try:
+        return await call
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(_reason(exc)) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(_reason(exc)) from exc
+        raise
+    except (OSError, TimeoutError) as exc:  # connecting failed before any driver error
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _reason(exc: DBAPIError) -> str:
+    # The driver's message only: the statement and its parameters stay out of
+    # answers and logs.
+    orig = exc.orig if exc.orig is not None else exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+for _name, _method in list(vars(Store).items()):
+    public = not _name.startswith("_") and _name not in ("init", "close")
+    if public and inspect.iscoroutinefunction(_method):
+        setattr(Store, _name, _guarded(_method))
+
+
+_UNFINISHED_EXPERIMENTS = (
+    ExperimentStatus.PENDING,
+    ExperimentStatus.DEPLOYING,
+    ExperimentStatus.BENCHMARKING,
+)
+
+
+async def _insert_event(
+    conn: AsyncConnection, ev: Event, event_id: int, data: dict[str, Any]
+) -> StoredEvent:
+    experiment = data.get("experiment")
+    experiment_pk = experiment.get("id") if isinstance(experiment, dict) else None
+    payload = _dumps(json_snapshot(ev.model_copy(update={"id": event_id, "data": data})))
+    await conn.execute(
+        insert(_EVENTS).values(
+            task_id=ev.task_id,
+            id=event_id,
+            type=ev.type.value,
+            experiment_pk=experiment_pk,
+            payload=payload,
+            created_at=ev.timestamp,
+        )
+    )
+    return StoredEvent(ev.task_id, event_id, ev.type.value, experiment_pk, payload, ev.timestamp)
+
+
+def json_snapshot(model: BaseModel) -> dict[str, Any]:
+    """``model.model_dump(mode="json")``, and never fails: for a model holding what
+    JSON serializers refuse (a spec nested deeper than pydantic's or orjson's
+    limit, an integer beyond 64 bits), the same with those parts made
+    representable (see ``_representable``)."""
+    try:
+        return model.model_dump(mode="json")
+    except (ValueError, TypeError, RecursionError):
+        fields = {name: getattr(model, name) for name in type(model).model_fields}
+        return cast(dict[str, Any], _representable(fields, _MAX_DEPTH))
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON for an event; never fails, so an odd spec cannot keep an event unrecorded.
+
+    orjson refuses integers beyond 64 bits, nesting deeper than 254 levels and
+    lone surrogates; an event holding such a value (a stored spec, say) is
+    recorded with those parts made representable instead (see ``_representable``).
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return orjson.dumps(_representable(value, _MAX_DEPTH))
+
+
+_MAX_DEPTH = 64
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def _representable(value: Any, depth: int) -> Any:
+    # Depth-bounded, so a pathological value costs at most _MAX_DEPTH frames.
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if _INT_RANGE[0] <= value <= _INT_RANGE[1] else str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return _representable(json_snapshot(value), depth)
+    if depth <= 0:
+        return "(nested too deep to show)"
+    if isinstance(value, dict):
+        return {
+            _representable(str(k), depth): _representable(v, depth - 1) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_representable(v, depth - 1) for v in value]
+    return _representable(str(value), depth)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

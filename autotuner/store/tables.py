@@ -26,6 +26,8 @@ class Base(DeclarativeBase):
 
 class TaskRow(Base):
     __tablename__ = "tasks"
+    # Ids are never reused, also after the newest task is deleted (migration 0002).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -54,7 +56,10 @@ class TaskRow(Base):
 
 class ExperimentRow(Base):
     __tablename__ = "experiments"
-    __table_args__ = (UniqueConstraint("task_id", "experiment_id"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "experiment_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)

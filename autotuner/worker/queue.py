@@ -5,7 +5,9 @@
 
 Cancel works the same way in both: the API sets ``cancel_requested`` on the
 task row; a task still waiting is cancelled on the spot, a running one is
-stopped by its runner, which watches that flag.
+stopped by its runner, which watches that flag, and a running one whose runner
+is gone (none in this process in the embedded mode, a silent worker in the
+distributed one) is cancelled on the spot too: cancel always ends a task.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import abc
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+
 from autotuner.config import Settings
-from autotuner.domain import EventType, TaskStatus, create_event
-from autotuner.store import Store, utcnow
+from autotuner.domain import TaskStatus
+from autotuner.store import Store
+from autotuner.worker.finish import finish_task
 from autotuner.worker.presence import WorkerPresence
 from autotuner.worker.runner import TaskRunner
 
@@ -31,6 +37,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _WAITING = (TaskStatus.PENDING, TaskStatus.QUEUED)
+
+
+SWEEP_INTERVAL = 5.0
+ENQUEUE_TIMEOUT = 5.0
+
+
+class QueueUnavailable(Exception):
+    """The task could not be handed to a runner (Redis is unreachable)."""
 
 
 class TaskQueue(abc.ABC):
@@ -47,23 +61,42 @@ class TaskQueue(abc.ABC):
 
     @abc.abstractmethod
     async def submit(self, task_id: int) -> None:
-        """Hand a task (already ``queued``) to a runner."""
+        """Hand a task (already ``queued``) to a runner; :class:`QueueUnavailable` if
+        it cannot be handed over now (nothing was queued then)."""
 
     async def cancel(self, task_id: int) -> None:
-        """Ask for a task to stop; a task nobody runs yet is cancelled at once."""
+        """Ask for a task to stop; a task nobody runs (yet, or any more) ends at once."""
         await self.store.update_task(task_id, cancel_requested=True)
-        task = await self.store.transition_task(
-            task_id, _WAITING, status=TaskStatus.CANCELLED, completed_at=utcnow()
+        ended = await finish_task(
+            self.store,
+            self.bus,
+            task_id,
+            TaskStatus.CANCELLED,
+            None,
+            from_status=_WAITING,
+            message=f"Task {task_id} cancelled before it started",
+            retry=False,
         )
-        if task is not None:
-            await self.bus.publish(
-                create_event(
-                    EventType.TASK_CANCELLED,
-                    task_id,
-                    message=f"Task {task_id} cancelled before it started",
-                    data={"task": task.model_dump(mode="json"), "summary": None},
-                )
+        if ended is None and not self.runs_here(task_id):
+            await finish_task(
+                self.store,
+                self.bus,
+                task_id,
+                TaskStatus.CANCELLED,
+                "cancelled while no runner was running it",
+                from_status=(TaskStatus.RUNNING,),
+                stale_before=self.orphaned_before(),
+                retry=False,
             )
+
+    def runs_here(self, task_id: int) -> bool:
+        """Whether a runner of this process runs ``task_id`` now (and will see the cancel)."""
+        return False
+
+    def orphaned_before(self) -> float | None:
+        """A running task whose runner has been silent since this time has no runner
+        (``None``: any running task that :meth:`runs_here` denies has none)."""
+        return time.time() - self.settings.worker_stale_seconds
 
 
 class EmbeddedQueue(TaskQueue):
@@ -75,6 +108,7 @@ class EmbeddedQueue(TaskQueue):
         self.runner = TaskRunner(store, bus, settings, self.presence)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_tasks)
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.presence.start()
@@ -82,8 +116,41 @@ class EmbeddedQueue(TaskQueue):
         for task in await self.store.list_tasks([TaskStatus.QUEUED, TaskStatus.RUNNING]):
             log.info("Resuming task %d (%s) left %s", task.id, task.task_name, task.status.value)
             await self.submit(task.id)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="autotuner-sweeper")
+
+    async def sweep(self) -> list[int]:
+        """Take up tasks this process should be running but is not: queued ones
+        with no job, running ones whose heartbeat went stale (a runner that gave
+        up on a database error, a job that died). Returns the ids submitted."""
+        stale_before = time.time() - self.settings.worker_stale_seconds
+        left = await self.store.stale_running_tasks(stale_before)
+        left += await self.store.list_tasks([TaskStatus.QUEUED])
+        taken = []
+        for task in left:
+            if not self.runs_here(task.id):
+                log.warning(
+                    "Task %d (%s) was left %s with no runner; taking it up again",
+                    task.id,
+                    task.task_name,
+                    task.status.value,
+                )
+                await self.submit(task.id)
+                taken.append(task.id)
+        return taken
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await self.sweep()
+            except Exception:  # the database may be unavailable: try again next round
+                log.warning("Stale-task sweep failed", exc_info=True)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         for job in list(self._running.values()):
             job.cancel()
         for job in list(self._running.values()):
@@ -108,6 +175,14 @@ class EmbeddedQueue(TaskQueue):
         await super().cancel(task_id)
         self.runner.request_cancel(task_id)
 
+    def runs_here(self, task_id: int) -> bool:
+        job = self._running.get(task_id)
+        return job is not None and not job.done()
+
+    def orphaned_before(self) -> float | None:
+        # One process owns the SQLite database: a task it does not run has no runner.
+        return None
+
 
 class ArqQueue(TaskQueue):
     """Enqueues ARQ jobs on Redis for ``autotuner worker`` processes."""
@@ -131,7 +206,13 @@ class ArqQueue(TaskQueue):
             await self._pool.aclose()
 
     async def submit(self, task_id: int) -> None:
-        await enqueue(self._pool, self.settings, task_id)
+        try:
+            async with asyncio.timeout(ENQUEUE_TIMEOUT):
+                await enqueue(self._pool, self.settings, task_id)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise QueueUnavailable(
+                f"cannot queue task {task_id}: Redis is unreachable ({exc or type(exc).__name__})"
+            ) from exc
 
 
 async def enqueue(pool: ArqRedis | None, settings: Settings, task_id: int) -> None:

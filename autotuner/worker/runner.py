@@ -17,6 +17,8 @@ import shlex
 import time
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from autotuner.bench import BenchmarkProgress, BenchmarkResult, run_benchmark
 from autotuner.config import Settings
 from autotuner.domain import (
@@ -30,8 +32,9 @@ from autotuner.domain import (
 )
 from autotuner.runtimes import DeploymentError, DeployRequest, get_runtime, reap_orphans
 from autotuner.runtimes._base import Deployment, Runtime
-from autotuner.store import Store, utcnow
+from autotuner.store import Store, StoreUnavailable, json_snapshot, utcnow
 from autotuner.tuning import get_strategy, is_better, score_experiment
+from autotuner.worker.finish import finish_task, retry_while_unavailable
 from autotuner.worker.presence import WorkerPresence
 
 if TYPE_CHECKING:
@@ -61,10 +64,38 @@ class TaskRunner:
     # ------------------------------------------------------------------ run
 
     async def run(self, task_id: int) -> None:
+        """Run (or resume) one task to its end.
+
+        Once this runner owns the task, every step is inside the error handling:
+        whatever fails (an odd stored spec, a lost database, a bug), the task ends
+        ``failed`` with its ``task_failed`` event stored, never stays running.
+        """
         stale_before = time.time() - self.settings.worker_stale_seconds
-        if not await self.store.claim_task(task_id, self.presence.id, stale_before=stale_before):
+        claimed = await retry_while_unavailable(
+            lambda: self.store.claim_task(task_id, self.presence.id, stale_before=stale_before),
+            f"Task {task_id}: cannot claim it yet",
+        )
+        if not claimed:
             log.info("Task %d is owned by another worker or not runnable; skipping", task_id)
             return
+        cancel = self._cancel[task_id] = asyncio.Event()
+        self.presence.current.add(task_id)
+        try:
+            await self._run_owned(task_id, cancel)
+        except asyncio.CancelledError:
+            # This process is stopping (not a user's cancel): leave the task
+            # running with a stale heartbeat so a worker takes it up again.
+            with contextlib.suppress(Exception):
+                await self.store.update_task(task_id, heartbeat_at=None)
+            raise
+        except Exception as exc:  # a bug, a lost database: the task must not stay running
+            log.exception("Task %d failed", task_id)
+            await self._finish(task_id, TaskStatus.FAILED, _describe(exc))
+        finally:
+            self._cancel.pop(task_id, None)
+            self.presence.current.discard(task_id)
+
+    async def _run_owned(self, task_id: int, cancel: asyncio.Event) -> None:
         current = await self.store.get_task(task_id)
         if current is None or current.status.finished or current.status == TaskStatus.PENDING:
             return
@@ -83,8 +114,6 @@ class TaskRunner:
         )
         if task is None:
             return
-        self.presence.current.add(task_id)
-        cancel = self._cancel[task_id] = asyncio.Event()
         log.info(
             "%s task %d (%s) on %s",
             "Resuming" if resumed else "Starting",
@@ -92,13 +121,9 @@ class TaskRunner:
             task.task_name,
             self.presence.id,
         )
-        await self._publish(
-            EventType.TASK_STARTED,
-            task,
-            message=f"Task {task.task_name} {'resumed' if resumed else 'started'}",
-            data={"resumed": resumed},
+        work = asyncio.create_task(
+            self._start_and_execute(task, resumed), name=f"autotuner-run-{task_id}"
         )
-        work = asyncio.create_task(self._execute(task), name=f"autotuner-run-{task_id}")
         watcher = asyncio.create_task(self._watch_cancel(task_id, cancel))
         try:
             await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -110,22 +135,22 @@ class TaskRunner:
                 await self._finish(task_id, TaskStatus.CANCELLED, "Task cancelled")
             else:
                 work.result()
-        except asyncio.CancelledError:
-            # This process is stopping (not a user's cancel): leave the task
-            # running with a stale heartbeat so a worker takes it up again.
+        except BaseException:
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await work
-            with contextlib.suppress(Exception):
-                await self.store.update_task(task_id, heartbeat_at=None)
             raise
-        except Exception as exc:  # a bug or a lost database: the task must not stay running
-            log.exception("Task %d failed", task_id)
-            await self._finish(task_id, TaskStatus.FAILED, f"{type(exc).__name__}: {exc}")
         finally:
             watcher.cancel()
-            self._cancel.pop(task_id, None)
-            self.presence.current.discard(task_id)
+
+    async def _start_and_execute(self, task: TaskPublic, resumed: bool) -> None:
+        await self._publish(
+            EventType.TASK_STARTED,
+            task,
+            message=f"Task {task.task_name} {'resumed' if resumed else 'started'}",
+            data={"resumed": resumed},
+        )
+        await self._execute(task)
 
     async def _watch_cancel(self, task_id: int, cancel: asyncio.Event) -> None:
         while not cancel.is_set():
@@ -146,7 +171,17 @@ class TaskRunner:
             log.warning(
                 "Task %d: terminated engines orphaned by a killed process: %s", task.id, reaped
             )
-        spec = TaskSpec.model_validate(task.spec)
+        try:
+            spec = TaskSpec.model_validate(task.spec)
+        except ValidationError as exc:
+            # Stored before today's validation refused such specs: end it clearly.
+            await self._finish(
+                task.id,
+                TaskStatus.FAILED,
+                f"the stored task spec is not valid: {_problems(exc)}; create the task "
+                "again from a corrected task file",
+            )
+            return
         try:
             runtime = get_runtime(spec.deployment_mode, spec.base_runtime)
         except ValueError as exc:
@@ -312,7 +347,7 @@ class TaskRunner:
     async def _benchmark(
         self, exp: ExperimentPublic, deployment: Deployment, spec: TaskSpec
     ) -> BenchmarkResult:
-        snapshot = exp.model_dump(mode="json")
+        snapshot = json_snapshot(exp)
         latest: list[BenchmarkProgress] = []
         changed = asyncio.Event()
         stopping = False
@@ -408,40 +443,14 @@ class TaskRunner:
         await self._finish(task_id, TaskStatus.COMPLETED, None)
 
     async def _finish(self, task_id: int, status: TaskStatus, reason: str | None) -> None:
-        current = await self.store.get_task(task_id)
-        if current is None:
-            return
-        elapsed = (utcnow() - current.started_at).total_seconds() if current.started_at else None
-        task = await self.store.update_task(
+        # Retried until the store is back: the final event must be stored.
+        await finish_task(
+            self.store,
+            self.bus,
             task_id,
-            status=status,
-            completed_at=utcnow(),
-            elapsed_time=elapsed,
-            error_message=reason if status != TaskStatus.COMPLETED else None,
-            worker_id=None,
-        )
-        best_params = None
-        if task.best_experiment_id is not None:
-            best = await self.store.get_experiment(task.best_experiment_id)
-            best_params = best.parameters if best else None
-        event_type = {
-            TaskStatus.COMPLETED: EventType.TASK_COMPLETED,
-            TaskStatus.FAILED: EventType.TASK_FAILED,
-            TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
-        }[status]
-        summary = {
-            "total_experiments": task.total_experiments,
-            "successful_experiments": task.successful_experiments,
-            "failed_experiments": task.failed_experiments,
-            "best_experiment_id": task.best_experiment_id,
-            "best_score": task.best_score,
-            "best_parameters": best_params,
-            "elapsed_time": task.elapsed_time,
-        }
-        message = f"Task {task.task_name} {status.value}" + (f": {reason}" if reason else "")
-        log.info(message)
-        await self._publish(
-            event_type, task, message=message, data={"summary": summary, "error": reason}
+            status,
+            reason,
+            from_status=(TaskStatus.QUEUED, TaskStatus.RUNNING),
         )
 
     # ---------------------------------------------------------------- events
@@ -454,7 +463,7 @@ class TaskRunner:
                 event_type,
                 task.id,
                 message=message,
-                data={**data, "task": task.model_dump(mode="json")},
+                data={**data, "task": json_snapshot(task)},
             )
         )
 
@@ -467,12 +476,28 @@ class TaskRunner:
                 exp.task_id,
                 experiment_id=exp.experiment_id,
                 message=message,
-                data={**data, "experiment": exp.model_dump(mode="json")},
+                data={**data, "experiment": json_snapshot(exp)},
             )
         )
 
 
 _COUNTED = (ExperimentStatus.SUCCESS, ExperimentStatus.FAILED)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, StoreUnavailable):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _problems(exc: ValidationError, most: int = 5) -> str:
+    errors = exc.errors()
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in errors[:most]
+    ]
+    if len(errors) > most:
+        parts.append(f"and {len(errors) - most} more")
+    return "; ".join(parts)
 
 
 def _best(experiments: list[ExperimentPublic], spec: TaskSpec) -> ExperimentPublic | None:

@@ -11,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from autotuner.api.deps import QueueDep, StoreDep, TaskId, task_or_404
 from autotuner.domain import MAX_ID, TaskPublic, TaskSpec, TaskStatus
 from autotuner.runtimes import UnknownEngineError, parameter_problems
-from autotuner.store import DuplicateTaskName
+from autotuner.store import DuplicateTaskName, StoreUnavailable
+from autotuner.worker.queue import QueueUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,15 @@ async def delete_task(task_id: TaskId, store: StoreDep) -> Response:
             status_code=409,
             detail=f"task {task_id} is {task.status.value}; cancel it before deleting it",
         )
-    await store.delete_task(task_id)
+    try:
+        await store.delete_task(task_id)
+    except StoreUnavailable as exc:
+        # A delete needs room in SQLite's journal too; it rolled back whole.
+        raise HTTPException(
+            status_code=503,
+            detail=f"task {task_id} was not deleted, nothing was lost: {exc}. Free disk "
+            "space or bring the database back, then delete it again",
+        ) from exc
     return Response(status_code=204)
 
 
@@ -94,7 +103,23 @@ async def start_task(task_id: TaskId, store: StoreDep, queue: QueueDep) -> TaskP
             detail=f"task {task_id} is {task.status.value}; only pending, failed or "
             "cancelled tasks can be started",
         )
-    await queue.submit(task_id)
+    try:
+        await queue.submit(task_id)
+    except QueueUnavailable as exc:
+        # Nothing was queued: put the task back as it was, so it is not left
+        # "queued" with no job (and can be started again).
+        await store.transition_task(
+            task_id,
+            (TaskStatus.QUEUED,),
+            status=task.status,
+            error_message=task.error_message,
+            completed_at=task.completed_at,
+        )
+        raise HTTPException(
+            status_code=503,
+            detail=f"{exc}; task {task_id} stays {task.status.value}: start it again once "
+            "Redis is back",
+        ) from exc
     return await task_or_404(store, task_id)
 
 
@@ -113,9 +138,7 @@ async def cancel_task(task_id: TaskId, store: StoreDep, queue: QueueDep) -> Task
 async def list_events(
     task_id: TaskId,
     store: StoreDep,
-    after: Annotated[
-        int, Query(ge=0, le=MAX_ID, description="return events with id > after")
-    ] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="return events with id > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """The task's recorded events, oldest first: the same JSON the WebSockets send."""
