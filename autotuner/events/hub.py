@@ -40,7 +40,7 @@ CLOSE_TOO_SLOW = 4429
 #: Events read from the store per query when filling a gap or replaying ...
 PAGE = 500
 #: ... and at most about this many bytes of them (a page holds at least one event).
-PAGE_BYTES = 1 << 20
+PAGE_BYTES = 512 << 10
 #: Default byte bound of one client's send buffer.
 SEND_BUFFER_BYTES = 16 << 20
 

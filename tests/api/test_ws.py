@@ -308,6 +308,104 @@ async def test_slow_client_is_cut_off_resumably_and_others_are_unaffected(
     await fast.close()
 
 
+async def _not_reading(url: str) -> websockets.ClientConnection:
+    """A client that stops reading at once: a 4 KB receive buffer, one queued frame."""
+    host, port = url.removeprefix("ws://").split("/", 1)[0].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.setblocking(False)
+    return await websockets.connect(url, sock=sock, max_queue=1, compression=None, max_size=None)
+
+
+async def _read_to_the_end(conn: websockets.ClientConnection) -> tuple[list[int], Any]:
+    """The event ids a client gets until the server closes it, and the close frame."""
+    ids: list[int] = []
+    try:
+        while True:
+            message = json.loads(await asyncio.wait_for(conn.recv(), 30))
+            if message.get("id") is not None:
+                ids.append(message["id"])
+    except websockets.ConnectionClosed as exc:
+        return ids, exc.rcvd
+
+
+async def _peak_rss(pid: int, samples: list[int], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        samples.append(rss(pid))
+        await asyncio.sleep(0.1)
+
+
+async def _wait_subscribers(server: ServerProcess, task: int, count: int, within: float) -> None:
+    for _ in range(int(within * 10)):
+        body = (await server.get(f"/api/ws/tasks/{task}/subscribers")).json()
+        if body["subscriber_count"] == count:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"task {task} still has {body['subscriber_count']} subscribers")
+
+
+async def test_clients_that_never_read_their_replay_hold_a_page_and_are_cut_off_resumably(
+    embedded: Deployment,
+) -> None:
+    (server,) = await embedded.start(env={"AUTOTUNER_WS_SEND_TIMEOUT": "2"})
+    task = await new_task(embedded.store)
+    blob = "x" * 200_000
+    total = 0
+    for _ in range(6):  # 300 events of 200 KB: 60 MB a full replay
+        total = await server.publish(task, 50, data={"blob": blob})
+    url = f"{server.ws}/api/ws/tasks/{task}?last_event_id=0"
+    baseline = rss(server.proc.pid)
+    samples: list[int] = []
+    stop = asyncio.Event()
+    sampling = asyncio.create_task(_peak_rss(server.proc.pid, samples, stop))
+
+    stuck = [await _not_reading(url) for _ in range(8)]
+    normal = await Client.connect(url, max_size=None)
+    assert (await normal.recv())["replayed"] == total
+    reading = asyncio.create_task(normal.events_until(total + 10, within=120))
+    await asyncio.sleep(0.5)
+    last = await server.publish(task, 10, data={"blob": blob})
+    await reading
+    assert normal.ids() == list(range(1, last + 1))  # everything, once, in order
+    # Each stuck replay is cut off after the send timeout, without any reading.
+    await _wait_subscribers(server, task, 1, within=60)
+    stop.set()
+    await sampling
+    growth = max(samples) - baseline
+    assert growth < 64 * 2**20, f"server memory grew by {growth / 2**20:.0f} MB for 9 replays"
+
+    # When they read at last: a gap-free prefix, then 4429 saying where to resume.
+    results = await asyncio.gather(*(_read_to_the_end(conn) for conn in stuck))
+    for ids, close in results:
+        assert close is not None and close.code == 4429, close
+        assert ids == list(range(1, len(ids) + 1)) and len(ids) < total
+        assert close.reason.endswith(f"resume with last_event_id={len(ids)}"), close.reason
+    seen = results[0][0][-1] if results[0][0] else 0
+    resumed = await Client.connect(f"{server.ws}/api/ws/tasks/{task}?last_event_id={seen}")
+    await resumed.events_until(last, within=60)
+    assert resumed.ids() == list(range(seen + 1, last + 1))
+    await resumed.close()
+    await normal.close()
+
+
+async def test_a_live_client_that_stops_reading_is_cut_off_after_the_send_timeout(
+    embedded: Deployment,
+) -> None:
+    (server,) = await embedded.start(env={"AUTOTUNER_WS_SEND_TIMEOUT": "2"})
+    task = await new_task(embedded.store)
+    stalled = await _not_reading(f"{server.ws}/api/ws/tasks/{task}")
+    await _wait_subscribers(server, task, 1, within=10)
+    # 6 MB: far below the buffer's 1024 events and 16 MB, so only the timeout cuts it off.
+    last = await server.publish(task, 60, data={"blob": "y" * 100_000})
+    await _wait_subscribers(server, task, 0, within=30)
+    ids, close = await _read_to_the_end(stalled)
+    assert close is not None and close.code == 4429
+    assert "nothing read for 2 s" in close.reason
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) < last
+    assert close.reason.endswith(f"resume with last_event_id={len(ids)}")
+
+
 def _publisher(dep: Deployment, task: int, count: int, tag: str) -> subprocess.Popen[bytes]:
     assert dep.redis is not None
     return subprocess.Popen(
