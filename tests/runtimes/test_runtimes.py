@@ -20,9 +20,12 @@ from autotuner.runtimes import (
     UnknownEngineError,
     UnsupportedDeploymentModeError,
     get_runtime,
+    normalize_flag,
     parameter_args,
+    parameter_problems,
     render_command,
 )
+from autotuner.runtimes._process import log_path_for
 
 
 def _request(tmp_path: Path, **parameters: object) -> DeployRequest:
@@ -179,3 +182,67 @@ def test_get_runtime() -> None:
         assert isinstance(info.value, ValueError)
     with pytest.raises(UnknownEngineError, match="vllm"):
         get_runtime("local", "tgi")
+
+
+# ------------------------------------------------ what a task's parameters may not set
+
+
+@pytest.mark.parametrize(
+    ("mode", "engine", "owned"),
+    [
+        ("sim", "vllm", ["host", "port", "model", "model-path", "served-model-name"]),
+        ("local", "vllm", ["host", "port", "model", "served-model-name", "config"]),
+        ("local", "sglang", ["host", "port", "model-path", "model"]),
+        (
+            "local",
+            "llama.cpp",
+            ["host", "port", "model", "model_alias", "interrupt_requests", "config_file"],
+        ),
+    ],
+)
+def test_each_engine_refuses_the_flags_its_command_sets(
+    tmp_path: Path, mode: str, engine: str, owned: list[str]
+) -> None:
+    # Every flag the preset writes on the command line is one a task may not tune.
+    runtime = get_runtime(mode, engine)
+    assert isinstance(runtime, LocalRuntime | SimRuntime)
+    command = runtime.build_command(_request(tmp_path), "127.0.0.1", 9)
+    written = {normalize_flag(a) for a in command if a.startswith("--")}
+    problems = parameter_problems(mode, engine, [*written, *owned])
+    assert set(problems) == written | set(owned), problems
+    # However they are spelled, and abbreviated as argparse would accept them.
+    spellings = ["--Host", "HOST", "served_model_name", "Model-Path", "po", "hos"]
+    assert set(parameter_problems(mode, engine, spellings)) == set(spellings)
+
+
+def test_tuned_engine_flags_are_not_reserved() -> None:
+    names = [
+        "tp-size",
+        "max-num-seqs",
+        "gpu_memory_utilization",
+        "schedule-policy",
+        "sim-time-scale",
+    ]
+    assert parameter_problems("sim", "vllm", names) == {}
+    llama = ["ctx-size", "n_ctx", "c", "t", "n_threads", "ngl", "flash_attn", "type_k", "mlock"]
+    assert parameter_problems("local", "llama.cpp", llama) == {}
+    with pytest.raises(UnknownEngineError):
+        parameter_problems("local", "tgi", ["x"])
+    # docker/ome are refused when started; their engine's flags are checked already.
+    assert set(parameter_problems("docker", "sglang", ["port", "tp-size"])) == {"port"}
+    assert set(parameter_problems("ome", "someday", ["host", "tp-size"])) == {"host"}
+
+
+def test_non_finite_numbers_never_reach_an_engine() -> None:
+    for value in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(DeploymentError, match="finite"):
+            parameter_args({"gpu-memory-utilization": value})
+    assert parameter_args({"x": 1e308}) == ["--x", "1e+308"]
+
+
+def test_log_files_stay_in_their_directory(tmp_path: Path) -> None:
+    request = _request(tmp_path)
+    request.task_name = "../" * 20 + "x" * 300
+    path = log_path_for(request, "sim-../../../etc/" + "v" * 100)
+    assert path.parent == request.log_dir
+    assert len(path.name.encode()) <= 255 and "/" not in path.name
