@@ -8,7 +8,7 @@ HAS_UI := $(wildcard frontend/package.json)
 HAS_E2E := $(wildcard frontend/e2e/run.mjs)
 UI_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.* -type f 2>/dev/null)
 
-.PHONY: run test test-python test-frontend test-e2e screenshots lint bench venv ui chromium clean
+.PHONY: run test test-python test-frontend test-e2e screenshots lint bench faults venv ui chromium clean
 
 run: venv ui  ## start the whole product (embedded mode) on http://127.0.0.1:8000
 	$(BIN)/autotuner serve
@@ -111,6 +111,12 @@ bench: venv  ## the figures of docs/benchmarks.md (medians of 3 runs each; about
 	$(BENCH) fanout --mode embedded --clients 1000 --rate 50
 	$(BENCH) idle --connections 10000
 	$(BENCH) idle --connections 10000 --deflate
+
+# Workers, API processes, Redis and PostgreSQL killed mid-task, a full disk, clients
+# that never read: the figures of docs/faults.md (a few minutes; needs PostgreSQL,
+# redis-server, and root for the tmpfs of the disk-full scenario).
+faults: venv  ## the fault suite: events lost, tasks stuck, 5xx, server RSS under each fault
+	$(BIN)/python benchmarks/faults.py --out data/faults.json
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist data
