@@ -27,6 +27,8 @@ export class FakeWebSocket {
   }
 
   readonly url: string;
+  /** The subprotocols offered, as given to the constructor. */
+  readonly protocols: string[];
   readyState: number = FakeWebSocket.CONNECTING;
   readonly sent: string[] = [];
   closedWith: { code: number; reason: string } | null = null;
@@ -35,8 +37,9 @@ export class FakeWebSocket {
   onerror: Handler<Event> = null;
   onclose: Handler<CloseEvent> = null;
 
-  constructor(url: string | URL) {
+  constructor(url: string | URL, protocols?: string | string[]) {
     this.url = String(url);
+    this.protocols = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : [...protocols];
     FakeWebSocket.instances.push(this);
   }
 

@@ -1,6 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
-import { AUTH_CLOSE_CODES, reportAuthProblem, useAuth } from "../lib/auth";
+import { AUTH_CLOSE_CODES, reportAuthProblem, socketProtocols, useAuth } from "../lib/auth";
 import { liveCacheFor } from "../lib/liveCache";
 import { queryKeys } from "../lib/queryKeys";
 import type { ServerMessage, TaskEvent, TaskPublic } from "../lib/types";
@@ -146,11 +146,12 @@ export function useTaskWebSocket(
 
   const { token } = useAuth();
   const active = enabled && taskId !== null;
-  // The token is part of the URL: a new token reconnects.
-  const url = active ? taskWsUrl(taskId, undefined, token) : null;
+  const url = active ? taskWsUrl(taskId) : null;
 
   const socket = useWebSocket<ServerMessage>(url, {
     ...TASK_SOCKET_TUNING,
+    // The token travels as a subprotocol, never in the URL; a new token reconnects.
+    protocols: socketProtocols(token),
     heartbeatInterval: options.heartbeatInterval ?? 30000,
     random: options.random,
     resolveUrl,

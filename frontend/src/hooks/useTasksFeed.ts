@@ -1,6 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useCallback, useContext, useEffect, useRef, useState } from "react";
-import { AUTH_CLOSE_CODES, reportAuthProblem, useAuth } from "../lib/auth";
+import { AUTH_CLOSE_CODES, reportAuthProblem, socketProtocols, useAuth } from "../lib/auth";
 import { liveCacheFor } from "../lib/liveCache";
 import { queryKeys } from "../lib/queryKeys";
 import type { ServerMessage, TaskEvent } from "../lib/types";
@@ -76,8 +76,9 @@ export function useTasksFeed(enabled = true, options: TasksFeedOptions = {}): Ta
   );
 
   const { token } = useAuth();
-  const socket = useWebSocket<ServerMessage>(enabled ? wsUrl("/api/ws/tasks", undefined, token) : null, {
+  const socket = useWebSocket<ServerMessage>(enabled ? wsUrl("/api/ws/tasks") : null, {
     ...TASK_SOCKET_TUNING,
+    protocols: socketProtocols(token),
     heartbeatInterval: options.heartbeatInterval ?? 30000,
     random: options.random,
     onMessage,

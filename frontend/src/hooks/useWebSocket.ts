@@ -27,6 +27,8 @@ export interface UseWebSocketOptions<T> {
   shouldReconnect?: (event: CloseEvent) => boolean;
   /** Called at every connect to turn the URL into the one to open (e.g. add a resume cursor). */
   resolveUrl?: (url: string) => string;
+  /** Subprotocols to offer (e.g. the one carrying a token); a change reconnects. */
+  protocols?: readonly string[];
   /** Send `{"type":"ping"}` this often while open, in ms (default 0: never). */
   heartbeatInterval?: number;
   /** Randomness for the jitter (default Math.random); tests inject a fixed source. */
@@ -114,6 +116,8 @@ export function useWebSocket<T = unknown>(
   }, []);
 
   const connectRef = useRef<() => void>(() => undefined);
+  // Protocol names hold no commas: the key is a stable dependency for the array.
+  const protocolsKey = options.protocols?.join(",") ?? "";
 
   const scheduleReconnect = useCallback(() => {
     const {
@@ -153,7 +157,7 @@ export function useWebSocket<T = unknown>(
     const target = optionsRef.current.resolveUrl ? optionsRef.current.resolveUrl(url) : url;
     let socket: WebSocket;
     try {
-      socket = new WebSocket(target);
+      socket = protocolsKey ? new WebSocket(target, protocolsKey.split(",")) : new WebSocket(target);
     } catch (error) {
       console.error("[useWebSocket] Cannot open", target, error);
       setState(WebSocketState.CLOSED);
@@ -207,7 +211,7 @@ export function useWebSocket<T = unknown>(
       }
       scheduleReconnect();
     };
-  }, [url, clearTimers, scheduleReconnect]);
+  }, [url, protocolsKey, clearTimers, scheduleReconnect]);
 
   useLayoutEffect(() => {
     connectRef.current = connect;

@@ -1,18 +1,14 @@
-import { getToken } from "./auth";
-
-/** The seed's URL construction: ws: or wss: after the page's own protocol and host. */
-export function wsUrl(
-  path: string,
-  location: Pick<Location, "protocol" | "host"> = window.location,
-  token: string | null = getToken(),
-): string {
+/**
+ * The seed's URL construction: ws: or wss: after the page's own protocol and host.
+ * No token here: it travels as a subprotocol (see `socketProtocols` in ./auth).
+ */
+export function wsUrl(path: string, location: Pick<Location, "protocol" | "host"> = window.location): string {
   const protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = `${protocol}//${location.host}${path}`;
-  return token ? `${url}?token=${encodeURIComponent(token)}` : url;
+  return `${protocol}//${location.host}${path}`;
 }
 
-export function taskWsUrl(taskId: number, location?: Pick<Location, "protocol" | "host">, token?: string | null): string {
-  return wsUrl(`/api/ws/tasks/${taskId}`, location, token);
+export function taskWsUrl(taskId: number, location?: Pick<Location, "protocol" | "host">): string {
+  return wsUrl(`/api/ws/tasks/${taskId}`, location);
 }
 
 export function withLastEventId(url: string, lastEventId: number | null | undefined): string {
