@@ -95,7 +95,14 @@ def utcnow() -> datetime:
 
 
 def _task(row: Any) -> TaskPublic:
-    return TaskPublic.model_validate(row._mapping)
+    task = TaskPublic.model_validate(row._mapping)
+    try:
+        orjson.dumps(task.spec)
+    except TypeError:
+        # A spec stored before today's validation (an integer beyond 64 bits,
+        # nesting past the serializers' limits) is shown as far as JSON can hold it.
+        task.spec = _representable(task.spec, _MAX_DEPTH)
+    return task
 
 
 def _experiment(row: Any) -> ExperimentPublic:
@@ -199,6 +206,14 @@ class Store:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(_TASKS).where(_TASKS.c.id == task_id))).first()
         return _task(row) if row else None
+
+    async def task_spec(self, task_id: int) -> dict[str, Any] | None:
+        """The spec exactly as stored (``TaskPublic.spec`` may be made representable)."""
+        async with self.engine.connect() as conn:
+            spec = (
+                await conn.execute(select(_TASKS.c.spec).where(_TASKS.c.id == task_id))
+            ).scalar_one_or_none()
+        return cast(dict[str, Any] | None, spec)
 
     async def list_tasks(self, status: Sequence[TaskStatus] | None = None) -> list[TaskPublic]:
         query = select(_TASKS).order_by(_TASKS.c.id.desc())

@@ -172,7 +172,8 @@ class TaskRunner:
                 "Task %d: terminated engines orphaned by a killed process: %s", task.id, reaped
             )
         try:
-            spec = TaskSpec.model_validate(task.spec)
+            # The spec as stored, not the task's display copy of it.
+            spec = TaskSpec.model_validate(await self.store.task_spec(task.id))
         except ValidationError as exc:
             # Stored before today's validation refused such specs: end it clearly.
             await self._finish(
@@ -493,7 +494,9 @@ def _describe(exc: BaseException) -> str:
 def _problems(exc: ValidationError, most: int = 5) -> str:
     errors = exc.errors()
     parts = [
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in errors[:most]
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: "
+        f"{str(err['msg']).removeprefix('Value error, ')}"
+        for err in errors[:most]
     ]
     if len(errors) > most:
         parts.append(f"and {len(errors) - most} more")
