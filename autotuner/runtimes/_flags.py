@@ -17,10 +17,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-# Owned by every engine: network binding, model identity, config files that
-# could set any of these, and flags that make the engine exit at once.
+# Owned by every engine: how and where it listens (the runner reaches it over
+# plain HTTP at host:port, without a key, at /), model identity, config files
+# that could set any of these, and flags that make the engine exit at once.
 COMMON_RESERVED = frozenset(
-    {"host", "port", "model", "model-path", "served-model-name", "config", "help", "version"}
+    {
+        "host",
+        "port",
+        "uds",
+        "root-path",
+        "api-key",
+        "ssl-keyfile",
+        "ssl-certfile",
+        "model",
+        "model-path",
+        "served-model-name",
+        "config",
+        "help",
+        "version",
+    }
 )
 
 
