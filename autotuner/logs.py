@@ -5,7 +5,8 @@ ARQ's, to stderr and to ``data/logs/*.log``) goes through :class:`SafeFormatter`
 
 - **redacted**: ``token=`` and ``access_token=`` query values, ``Authorization``
   header values, ``Bearer`` credentials, the ``autotuner.bearer.<token>``
-  WebSocket subprotocol and anything shaped like a JWT become ``[REDACTED]``;
+  WebSocket subprotocol, passwords in URLs and anything shaped like a JWT
+  become ``[REDACTED]``;
 - **one record, one line**: newlines, carriage returns and every other control
   character in a message (a task name, an engine's error, a client's URL) are
   written as escapes (``\\n``, ``\\x1b`` …), so user text cannot start a line
@@ -26,7 +27,7 @@ from pathlib import Path
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 REDACTED = "[REDACTED]"
 
-_HINTS = ("token", "bearer", "authorization", "eyj")
+_HINTS = ("token", "bearer", "authorization", "eyj", "://")
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # ?token=…, &access_token=… (also URL-encoded '=' as %3D)
     (
@@ -43,6 +44,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1{REDACTED}"),
     (re.compile(r"(?i)(autotuner\.bearer\.)[A-Za-z0-9._~+/=-]+"), rf"\1{REDACTED}"),
+    # A password in a URL: redis://:secret@host, postgresql://user:secret@host
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
     # A JWT anywhere: base64url '{"…' header and payload, then the signature.
     (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
 ]

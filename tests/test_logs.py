@@ -50,6 +50,10 @@ def test_credentials_are_redacted_wherever_they_appear() -> None:
         assert JWT not in out and JWT.split(".")[2] not in out, out
         assert REDACTED in out, out
     assert redact(f"/api/tasks?token={JWT}&x=1").endswith(f"token={REDACTED}&x=1")
+    assert redact("redis://:s3cret@10.0.0.5:6379/0 and postgresql://pg:pw@db/x") == (
+        f"redis://:{REDACTED}@10.0.0.5:6379/0 and postgresql://pg:{REDACTED}@db/x"
+    )
+    assert redact("http://127.0.0.1:8000/api/tasks") == "http://127.0.0.1:8000/api/tasks"
     # Words that merely look alike stay as they are.
     plain = "max_tokens=128 num_tokens=5 bearer of news"
     assert redact(plain) == plain
