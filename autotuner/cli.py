@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
 def _logging(settings: Settings, logfile: str) -> None:
     # Redacted, one line per record, files 0600: see autotuner.logs.
     from autotuner import logs
@@ -52,6 +53,8 @@ def serve(
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,
+        # Clients only send pings: a larger frame is refused (1009), not buffered.
+        ws_max_size=64 * 1024,
         timeout_graceful_shutdown=5,
     )
 

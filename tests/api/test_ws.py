@@ -30,6 +30,7 @@ from tests.events.support import (
     redis_target,  # noqa: F401 - a fixture
     rss,
 )
+from tests.helpers import AutotunerProcess
 
 StartServers = Callable[..., Awaitable[list[ServerProcess]]]
 
@@ -505,3 +506,23 @@ async def test_product_app_serves_the_sockets_on_the_direct_path(
     stats = (await server.get("/test/stats")).json()
     assert stats["direct_deliveries"] == 20
     await client.close()
+
+
+def test_the_served_product_refuses_large_client_frames(
+    spawn: Callable[..., AutotunerProcess], data_dir: Path
+) -> None:
+    """Clients only send pings: ``autotuner serve`` refuses a big frame (1009) instead of
+    buffering it, and a ping still works on another socket."""
+    from websockets.sync.client import connect
+
+    server = spawn("serve", {"AUTOTUNER_DATA_DIR": str(data_dir)})
+    with connect(f"{server.ws_url}/api/ws/tasks", max_size=None) as sock:
+        assert json.loads(sock.recv(timeout=10))["type"] == "connection_established"
+        sock.send("x" * 200_000)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            sock.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    with connect(f"{server.ws_url}/api/ws/tasks") as sock:
+        sock.recv(timeout=10)
+        sock.send('{"type": "ping"}')
+        assert json.loads(sock.recv(timeout=10)) == {"type": "pong"}
