@@ -15,6 +15,7 @@ from typing import Any
 from fastapi.encoders import jsonable_encoder
 
 MAX_ECHO = 1_000  # bytes of an input echoed as it was
+MAX_ECHO_DEPTH = 32
 
 
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -27,22 +28,39 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
         item["loc"] = [p if isinstance(p, int) else _text(str(p)) for p in item.get("loc", ())]
         if "input" in item:
             item["input"] = _echo(item["input"])
-        if "ctx" in item:
-            item["ctx"] = _echo(jsonable_encoder(item["ctx"], custom_encoder={Exception: str}))
+        if isinstance(item.get("ctx"), dict):  # an object, as the schema says
+            ctx = jsonable_encoder(item["ctx"], custom_encoder={Exception: str})
+            item["ctx"] = {str(key): _echo(value) for key, value in ctx.items()}
         out.append(jsonable_encoder(item))
     return out
 
 
 def _echo(value: Any) -> Any:
+    if _deeper_than(value, MAX_ECHO_DEPTH):
+        # Encoding it (jsonable_encoder, repr, json) would recurse as deep as it goes.
+        return f"(a value nested deeper than {MAX_ECHO_DEPTH} levels)"
     try:
         value = jsonable_encoder(value)
         # As the response will be written: no NaN, UTF-8 only.
         if len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode()) <= MAX_ECHO:
             return value
-    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a ValueError
         pass
     text = repr(value)
     return text if len(text) <= 200 else text[:200] + f"... ({len(text):,} characters)"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, (list, tuple)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def _text(value: str) -> str:
