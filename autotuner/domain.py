@@ -337,6 +337,45 @@ class BenchmarkSpec(_Spec):
                 raise ValueError(f"traffic scenario {item!r}: U ranges are (min,max)")
         return value
 
+    @field_validator("additional_params")
+    @classmethod
+    def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The keys the load generator reads (autotuner.bench.loadgen), checked here so
+        # a wrong type is a 422 now rather than a failed experiment later.
+        def number(v: Any, high: float) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= high
+
+        checks: dict[str, tuple[Any, str]] = {
+            "endpoint": (
+                lambda v: (
+                    isinstance(v, str) and v.lower() in ("completions", "chat", "chat/completions")
+                ),
+                "'completions' or 'chat'",
+            ),
+            "request_timeout": (
+                lambda v: v is None or (number(v, MAX_SECONDS) and v > 0),
+                f"a number of seconds, more than 0 and at most {MAX_SECONDS:g}",
+            ),
+            "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+            "temperature": (lambda v: number(v, 100), "a number from 0 to 100"),
+            "api_key": (lambda v: v is None or isinstance(v, str), "a string"),
+            "extra_body": (lambda v: v is None or isinstance(v, dict), "an object"),
+            "goodput": (
+                lambda v: (
+                    v is None
+                    or (
+                        isinstance(v, dict)
+                        and all(number(x, MAX_SECONDS * 1000) for x in v.values())
+                    )
+                ),
+                'an object of millisecond thresholds, e.g. {"ttft": 500, "tpot": 50}',
+            ),
+        }
+        for key, (ok, what) in checks.items():
+            if key in value and not ok(value[key]):
+                raise ValueError(f"additional_params.{key} must be {what}, not {value[key]!r}")
+        return value
+
     @field_validator("num_concurrency")
     @classmethod
     def _concurrency(cls, value: list[int]) -> list[int]:

@@ -3,7 +3,7 @@
 The engine is llama-cpp-python's OpenAI-compatible server
 (``python -m llama_cpp.server``). Its flags are its settings' field names
 (``--n_ctx``, ``--n_batch``, ``--flash_attn true``); users often write
-llama.cpp's own spellings instead (``ctx-size``, ``-ngl``, ``fa``), so those
+llama.cpp's own spellings instead (``ctx-size``, ``ngl``, ``fa``), so those
 are translated. Names neither knows are passed on as written, for the server
 to reject with a message that names them.
 

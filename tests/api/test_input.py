@@ -225,6 +225,18 @@ _UNSTORABLE: list[tuple[str, str, list[Any], str]] = [
         ["benchmark", "num_concurrency"],
         "at most",
     ),
+    (
+        "request_timeout that is no number",
+        '"benchmark": {"additional_params": {"request_timeout": "soon"}}',
+        ["benchmark", "additional_params"],
+        "additional_params.request_timeout must be a number of seconds",
+    ),
+    (
+        "goodput that is no object",
+        '"benchmark": {"additional_params": {"goodput": "fast"}}',
+        ["benchmark", "additional_params"],
+        "additional_params.goodput must be an object",
+    ),
     # The 422 echoes its input: one nested 900 deep must not make the answer recurse.
     ("900-deep list for task_name", '"task_name": ' + "[" * 900 + "]" * 900, ["task_name"], ""),
     ("900-deep list for parameters", '"parameters": ' + "[" * 900 + "]" * 900, ["parameters"], ""),
