@@ -66,7 +66,11 @@ SEED_BAYESIAN_TASK: dict[str, Any] = {
 
 @pytest.fixture
 def client(data_dir: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(data_dir=data_dir, frontend_dir=data_dir / "no-ui"))
+    # TestClient's Host, "testserver", must be one the server answers to.
+    settings = Settings(
+        data_dir=data_dir, frontend_dir=data_dir / "no-ui", allowed_hosts=["testserver"]
+    )
+    app = create_app(settings)
     with TestClient(app) as test_client:
         yield test_client
 
