@@ -40,9 +40,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHECKS = [not_a_server_error, response_schema_conformance]
 # Fuzzed cases per operation (valid and invalid together), on top of examples and coverage.
-MAX_EXAMPLES = 150
+MAX_EXAMPLES = 300
 # Stateful: scenarios and steps per scenario.
-STATEFUL_SCENARIOS = 60
+STATEFUL_SCENARIOS = 90
 STATEFUL_SUITES = 3
 SEED = 20261206
 STATEFUL_STEPS = 8
@@ -96,7 +96,7 @@ _TASK_SPEC_REFINEMENTS: dict[str, dict[str, dict[str, Any]]] = {
         "base_runtime": {"enum": ["vllm", "sglang", "llama.cpp"]},
         "parameters": {
             "maxProperties": 4,
-            "propertyNames": {"pattern": r"^[a-z][a-z0-9_-]{0,24}$"},
+            "propertyNames": {"pattern": r"^[a-z]{3,12}(-[a-z]{2,10})?$"},
             "additionalProperties": {"minItems": 1, "maxItems": 4},
         },
     },
