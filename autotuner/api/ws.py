@@ -213,8 +213,9 @@ async def _open(
             raise
         except Exception:
             log.exception("[EventBroadcaster] Cannot subscribe to task %d", task_id)
+            await bus.hub.unsubscribe(sub)
             await _close(websocket, CLOSE_UNAVAILABLE, "event pipeline unavailable; retry")
-            raise
+            return None
         hello: dict[str, Any] = {
             "type": "connection_established",
             "task_id": task_id,
@@ -252,9 +253,12 @@ async def _open(
                 log.info(
                     "[EventBroadcaster] Replayed %d events of %s", replay.count, sub.describe()
                 )
-    except Exception:
-        # Client gone, task deleted, or pipeline down (the socket is closed then).
+    except Exception as exc:
+        # Client gone, task deleted (closed above), or the store failed mid-replay.
         await bus.hub.unsubscribe(sub)
+        if not isinstance(exc, (*_GONE, LookupError)):
+            log.warning("[EventBroadcaster] Replay of %s failed: %s", sub.describe(), exc)
+            await _close(websocket, CLOSE_UNAVAILABLE, "event pipeline unavailable; retry")
         return None
     except BaseException:
         await bus.hub.unsubscribe(sub)
