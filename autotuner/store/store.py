@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, cast
 
 import orjson
 from alembic import command
 from alembic.config import Config
-from pydantic import BaseModel
 from sqlalchemy import Table, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from autotuner.domain import (
@@ -45,7 +43,20 @@ from autotuner.domain import (
     TaskSpec,
     TaskStatus,
 )
+from autotuner.store._guard import StoreUnavailable, guarded
+from autotuner.store._json import dumps, json_snapshot, representable
 from autotuner.store.tables import EventRow, ExperimentRow, TaskRow, WorkerRow
+
+__all__ = [
+    "DuplicateTaskName",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredEvent",
+    "UnknownTask",
+    "json_snapshot",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +77,6 @@ class UnknownTask(StoreError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"task {task_id} not found")
         self.task_id = task_id
-
-
-class StoreUnavailable(Exception):
-    """The database cannot be reached or written now (disk full, I/O error, lost
-    connection). Not the request's fault: retry once the database is back."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the database is unavailable: {reason}")
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ def _task(row: Any) -> TaskPublic:
     except TypeError:
         # A spec stored before today's validation (an integer beyond 64 bits,
         # nesting past the serializers' limits) is shown as far as JSON can hold it.
-        task.spec = _representable(task.spec, _MAX_DEPTH)
+        task.spec = representable(task.spec)
     return task
 
 
@@ -513,58 +515,10 @@ class Store:
         return [dict(r._mapping) for r in rows]
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _guarded(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Run ``method`` to its end even if the caller is cancelled; translate outages.
-
-    The transaction runs in a task of its own, shielded: cancelling the caller
-    (a cancelled task runner, a timeout, a closed WebSocket) waits for it to
-    commit or roll back, then raises ``CancelledError``.
-    """
-
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        job = asyncio.ensure_future(_translated(method(*args, **kwargs)))
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            while not job.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(job)
-            if not job.cancelled():
-                job.exception()  # retrieved: the caller is gone, nobody else will
-            raise
-
-    return wrapper
-
-
-async def _translated(call: Awaitable[R]) -> R:
-    try:
-        return await call
-    except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailable(_reason(exc)) from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise StoreUnavailable(_reason(exc)) from exc
-        raise
-    except (OSError, TimeoutError) as exc:  # connecting failed before any driver error
-        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-
-def _reason(exc: DBAPIError) -> str:
-    # The driver's message only: the statement and its parameters stay out of
-    # answers and logs.
-    orig = exc.orig if exc.orig is not None else exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-
-
 for _name, _method in list(vars(Store).items()):
     public = not _name.startswith("_") and _name not in ("init", "close")
     if public and inspect.iscoroutinefunction(_method):
-        setattr(Store, _name, _guarded(_method))
+        setattr(Store, _name, guarded(_method))
 
 
 _UNFINISHED_EXPERIMENTS = (
@@ -579,7 +533,7 @@ async def _insert_event(
 ) -> StoredEvent:
     experiment = data.get("experiment")
     experiment_pk = experiment.get("id") if isinstance(experiment, dict) else None
-    payload = _dumps(json_snapshot(ev.model_copy(update={"id": event_id, "data": data})))
+    payload = dumps(json_snapshot(ev.model_copy(update={"id": event_id, "data": data})))
     await conn.execute(
         insert(_EVENTS).values(
             task_id=ev.task_id,
@@ -591,58 +545,6 @@ async def _insert_event(
         )
     )
     return StoredEvent(ev.task_id, event_id, ev.type.value, experiment_pk, payload, ev.timestamp)
-
-
-def json_snapshot(model: BaseModel) -> dict[str, Any]:
-    """``model.model_dump(mode="json")``, and never fails: for a model holding what
-    JSON serializers refuse (a spec nested deeper than pydantic's or orjson's
-    limit, an integer beyond 64 bits), the same with those parts made
-    representable (see ``_representable``)."""
-    try:
-        return model.model_dump(mode="json")
-    except (ValueError, TypeError, RecursionError):
-        fields = {name: getattr(model, name) for name in type(model).model_fields}
-        return cast(dict[str, Any], _representable(fields, _MAX_DEPTH))
-
-
-def _dumps(value: Any) -> bytes:
-    """JSON for an event; never fails, so an odd spec cannot keep an event unrecorded.
-
-    orjson refuses integers beyond 64 bits, nesting deeper than 254 levels and
-    lone surrogates; an event holding such a value (a stored spec, say) is
-    recorded with those parts made representable instead (see ``_representable``).
-    """
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return orjson.dumps(_representable(value, _MAX_DEPTH))
-
-
-_MAX_DEPTH = 64
-_INT_RANGE = (-(2**63), 2**64 - 1)
-
-
-def _representable(value: Any, depth: int) -> Any:
-    # Depth-bounded, so a pathological value costs at most _MAX_DEPTH frames.
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return value
-    if isinstance(value, int):
-        return value if _INT_RANGE[0] <= value <= _INT_RANGE[1] else str(value)
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, BaseModel):
-        return _representable(json_snapshot(value), depth)
-    if depth <= 0:
-        return "(nested too deep to show)"
-    if isinstance(value, dict):
-        return {
-            _representable(str(k), depth): _representable(v, depth - 1) for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_representable(v, depth - 1) for v in value]
-    return _representable(str(value), depth)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -130,7 +130,9 @@ class TaskRunner:
             if not work.done():
                 log.info("Cancelling task %d", task_id)
                 work.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                # The user asked for it to stop: it ends cancelled, whatever
+                # its clean-up ran into.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await work
                 await self._finish(task_id, TaskStatus.CANCELLED, "Task cancelled")
             else:
