@@ -257,6 +257,10 @@ def mb(n: int) -> float:
     return round(n / 1e6, 1)
 
 
+def alive(procs: list[AutotunerProcess]) -> int:
+    return sum(1 for p in procs if p.proc is not None and p.proc.poll() is None)
+
+
 def pids(*procs: AutotunerProcess) -> Callable[[], list[int]]:
     return lambda: [p.proc.pid for p in procs if p.proc is not None and p.proc.poll() is None]
 
@@ -639,6 +643,9 @@ def api_kill(cluster: Cluster, database: str) -> dict[str, Any]:
 def redis_restart(cluster: Cluster, database: str) -> dict[str, Any]:
     rest = Rest()
     api1 = cluster.apis[0]
+    # One worker busy with the task, one idle: both must ride out the outage.
+    cluster.spawn("worker")
+    time.sleep(3)
     with RssSampler(_api_pids(cluster)) as rss:
         task = create(rest, api1.url, sim_spec(unique("redis"), configs=3))
         client = ResumingClient(cluster.live_apis, task["id"], FINAL_DEADLINE).start()
@@ -646,6 +653,7 @@ def redis_restart(cluster: Cluster, database: str) -> dict[str, Any]:
         start(rest, api1.url, task["id"])
         wait_until(lambda: client.seen("benchmark_progress") >= 1, 90)
         log(f"Redis killed mid-task for 6 s (client at event {client.last})")
+        workers_before = alive(cluster.workers)
         cluster.redis.kill()
         outage = time.monotonic()
         during = Rest()
@@ -673,7 +681,7 @@ def redis_restart(cluster: Cluster, database: str) -> dict[str, Any]:
         if second_id is not None:
             outcomes.append(settle(rest, cluster.live_apis, second_id, FINAL_DEADLINE))
         client.join()
-        workers_alive = sum(1 for w in cluster.workers if w.proc and w.proc.poll() is None)
+        workers_after = alive(cluster.workers)
     for status, n in during.statuses.items():
         rest.statuses[status] += n
     rest.server_errors += during.server_errors
@@ -688,7 +696,8 @@ def redis_restart(cluster: Cluster, database: str) -> dict[str, Any]:
         rss,
         start_during_outage=start_during.status_code if start_during is not None else None,
         start_after_outage=start_after.status_code if start_after is not None else None,
-        workers_alive_after=workers_alive,
+        workers_before=workers_before,
+        workers_lost=workers_before - workers_after,
     )
 
 
@@ -702,6 +711,7 @@ def pg_terminate(cluster: Cluster, database: str) -> dict[str, Any]:
         start(rest, api1.url, task["id"])
         wait_until(lambda: client.seen("benchmark_progress") >= 1, 90)
         log(f"terminating every PostgreSQL connection once a second for 15 s (event {client.last})")
+        workers_before = alive(cluster.workers)
         terminated = 0
         for _ in range(15):
             terminated += terminate_connections(database)
@@ -711,7 +721,6 @@ def pg_terminate(cluster: Cluster, database: str) -> dict[str, Any]:
         client.done.wait(FINAL_DEADLINE)
         outcome = settle(rest, cluster.live_apis, task["id"], 30)
         client.join()
-        workers_alive = sum(1 for w in cluster.workers if w.proc and w.proc.poll() is None)
     return figures(
         "pg-terminate",
         "every PostgreSQL connection terminated once a second for 15 s",
@@ -720,7 +729,7 @@ def pg_terminate(cluster: Cluster, database: str) -> dict[str, Any]:
         [outcome],
         rss,
         connections_terminated=terminated,
-        workers_alive_after=workers_alive,
+        workers_lost=workers_before - alive(cluster.workers),
     )
 
 
@@ -1001,6 +1010,7 @@ def headline(result: dict[str, Any]) -> str:
         f"refused {sum(result['http_refused'].values())}, "
         f"reconnects {result['reconnects']}, server RSS peak {rss.get('peak')} MB; "
         f"tasks {result['tasks']}"
+        + (f", workers lost {result['workers_lost']}" if "workers_lost" in result else "")
     )
 
 
@@ -1047,6 +1057,7 @@ def main() -> None:
         or r.get("events_duplicated")
         or r.get("tasks_stuck")
         or r.get("http_5xx", 0) - r.get("http_503", 0)
+        or r.get("workers_lost")
     ]
     if bad:
         log(f"faults not held: {', '.join(bad)}")
