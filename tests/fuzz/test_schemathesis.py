@@ -12,8 +12,12 @@ Against a real ``autotuner serve`` (see ``conftest.py``), loaded from its
   with its final event stored, once cancelled.
 
 Checks: no 5xx, and every response conforms to the schema where the product
-declares one. Runs are reproducible (derandomized, no example database) and
-bounded in cases, not in time.
+declares one. Failures are collected over the whole run and reported at once,
+with a curl command per distinct failure. Runs are reproducible (fuzzing
+derandomized, the state machine seeded, no example database) and bounded in
+cases, not in time: about 4,000 requests per backend, 3 minutes for both on 2
+loaded cores. The task spec's schema is refined before use (see
+``_TASK_SPEC_REFINEMENTS``) so that valid drafts are tasks that run.
 """
 
 from __future__ import annotations
