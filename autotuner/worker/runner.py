@@ -190,7 +190,9 @@ class TaskRunner:
         except ValueError as exc:
             await self._finish(task.id, TaskStatus.FAILED, str(exc))
             return
-        strategy = get_strategy(spec.optimization, spec.parameters)
+        # The strategy's work (Optuna's TPE over a large space, a restore of many
+        # trials) runs in a thread: it must not stall the event loop's sockets.
+        strategy = await asyncio.to_thread(get_strategy, spec.optimization, spec.parameters)
         experiments = await self.store.list_experiments(task.id)
         for exp in experiments:
             if not exp.status.finished:
@@ -205,20 +207,21 @@ class TaskRunner:
                     EventType.EXPERIMENT_FAILED, exp, f"Experiment {exp.experiment_id} interrupted"
                 )
         done = [e for e in experiments if e.status in _COUNTED]
-        strategy.restore(
+        await asyncio.to_thread(
+            strategy.restore,
             [
                 (e.parameters, e.objective_score if e.status == ExperimentStatus.SUCCESS else None)
                 for e in done
-            ]
+            ],
         )
         next_number = max((e.experiment_id for e in experiments), default=0) + 1
         count = len(done)
         while count < spec.optimization.max_iterations:
-            params = strategy.suggest()
+            params = await asyncio.to_thread(strategy.suggest)
             if params is None:
                 break
             score = await self._run_experiment(task, spec, runtime, params, next_number)
-            strategy.tell(params, score)
+            await asyncio.to_thread(strategy.tell, params, score)
             count += 1
             next_number += 1
             task = await self._record_progress(task.id, spec, strategy.total)
