@@ -18,10 +18,13 @@ Log files are created readable by their owner only (0600) in a 0700 directory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
 import re
+import sys
+import time
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -117,6 +120,25 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.fchmod(fd, 0o600)  # also a file left by an older version with 0644
         return open(fd, "a", encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+    #: A full disk fails every record: say so once a minute, not with a traceback each.
+    error_interval = 60.0
+    _last_error = float("-inf")
+    dropped = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._last_error < self.error_interval:
+            return
+        self._last_error = now
+        exc = sys.exc_info()[1]
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"autotuner: cannot write the log file {self.baseFilename} "
+                f"({type(exc).__name__}: {exc}); {self.dropped} record(s) not written so far, "
+                "they still go to stderr\n"
+            )
 
 
 def configure(logfile: Path, level: str = "INFO") -> None:

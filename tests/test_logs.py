@@ -6,6 +6,7 @@ tokens in every way a client may send them and paths with forged log lines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import stat
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 from autotuner.api.auth import create_token
@@ -153,3 +155,28 @@ def test_an_old_log_file_is_made_private(
     spawn("serve", {"AUTOTUNER_DATA_DIR": str(data_dir)})
     assert stat.S_IMODE(logfile.stat().st_mode) == 0o600
     assert logfile.read_text().startswith("from an older version\n")
+
+
+def test_a_full_disk_is_reported_once_not_per_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autotuner.logs import PrivateRotatingFileHandler, SafeFormatter
+
+    handler = PrivateRotatingFileHandler(tmp_path / "server.log", maxBytes=20_000_000)
+    handler.setFormatter(SafeFormatter())
+    handler.stream.close()
+    handler.stream = open("/dev/full", "w", buffering=1)  # every write: ENOSPC  # noqa: SIM115
+    logger = logging.getLogger("autotuner.test.full")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for i in range(200):
+            logger.warning("record %d", i)
+    finally:
+        logger.removeHandler(handler)
+        with contextlib.suppress(OSError):
+            handler.close()
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert err.count("cannot write the log file") == 1
+    assert handler.dropped == 200
