@@ -32,7 +32,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Table, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from autotuner.domain import (
@@ -168,12 +168,21 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-        else:
-            async with self._write_lock, self.engine.begin() as conn:
-                yield conn
+        try:
+            if self._write_lock is None:
+                async with self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self._write_lock, self.engine.begin() as conn:
+                    yield conn
+        except (OperationalError, InterfaceError, OSError) as exc:
+            # A read-only ping cannot see a full disk: health reports this.
+            self.write_error = (time.time(), f"{type(exc).__name__}: {exc}".splitlines()[0])
+            raise
+        self.write_error = None
+
+    #: When the last write failed and why, until a write succeeds again.
+    write_error: tuple[float, str] | None = None
 
     async def ping(self) -> bool:
         async with self.engine.connect() as conn:

@@ -146,6 +146,10 @@ def test_full_disk_ends_the_task_with_its_event_once_there_is_room(
         # The benchmark ends, its result cannot be stored: the runner retries.
         disk.wait_until_the_runner_retries(server, seconds=10)
         assert _task(api, task_id)["status"] == "running"  # reads still work
+        # ... and health says writes fail, though a read-only ping succeeds.
+        health = api.get("/api/health").json()
+        assert health["status"] == "degraded", health
+        assert health["database"] == "writes failing" and disk.error in health["database_error"]
         # Writes answer 503 with what to do, never 500, and change nothing.
         deleted = api.delete(f"/api/tasks/{done}")
         assert deleted.status_code in (204, 503), deleted.text
@@ -176,4 +180,5 @@ def test_full_disk_ends_the_task_with_its_event_once_there_is_room(
     assert api.post(f"/api/tasks/{task_id}/start").status_code == 200
     wait_until(lambda: _task(api, task_id)["status"] in FINAL, timeout=90, interval=0.5)
     assert _task(api, task_id)["status"] == "completed"
+    assert api.get("/api/health").json()["status"] == "ok"
     api.close()

@@ -26,12 +26,18 @@ async def health(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
         database = await store.ping()
     except Exception:  # report it, do not crash the probe
         database = False
-    return {
+    body: dict[str, Any] = {
         "status": "ok" if database else "degraded",
         "version": __version__,
         "mode": "distributed" if settings.distributed else "embedded",
         "database": "ok" if database else "unreachable",
     }
+    if database and store.write_error is not None:
+        # Reads work but the last write failed (a full disk, a read-only file).
+        since, reason = store.write_error
+        body.update(status="degraded", database="writes failing", database_error=reason)
+        body["database_error_since"] = since
+    return body
 
 
 @router.get("/system/workers")
