@@ -53,6 +53,9 @@ def serve(
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,
+        # A client that stops reading stops answering pings too: let the send
+        # timeout cut it off first, with 4429 and the id to resume from.
+        ws_ping_timeout=max(20.0, settings.ws_send_timeout + 10.0),
         # Clients only send pings: a larger frame is refused (1009), not buffered.
         ws_max_size=64 * 1024,
         timeout_graceful_shutdown=5,
