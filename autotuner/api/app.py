@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from autotuner import __version__
 from autotuner.api import ws
 from autotuner.api.auth import AuthMiddleware
-from autotuner.api.errors import validation_errors
+from autotuner.api.errors import error_responses, validation_errors
 from autotuner.api.limits import BodyLimitMiddleware
 from autotuner.api.origin import OriginMiddleware
 from autotuner.api.routes import experiments, metrics, system, tasks
@@ -69,11 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="LLM inference autotuner with lossless live monitoring",
         lifespan=lifespan,
     )
-    app.include_router(tasks.router)
-    app.include_router(experiments.router)
-    app.include_router(system.router)
+    # Refusals are part of the schema (clients and schemathesis check them).
+    guarded = (401, 403, 503)
+    app.include_router(tasks.router, responses=error_responses(*guarded, 400, 404, 409, 413))
+    app.include_router(experiments.router, responses=error_responses(*guarded, 404))
+    app.include_router(system.router, responses=error_responses(*guarded))
     app.include_router(metrics.router)
-    app.include_router(ws.router)
+    app.include_router(ws.router, responses=error_responses(*guarded, 404))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
 
 MAX_ECHO = 1_000  # bytes of an input echoed as it was
 MAX_ECHO_DEPTH = 32
@@ -69,3 +70,25 @@ def _text(value: str) -> str:
         return value
     except UnicodeEncodeError:
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class ErrorDetail(BaseModel):
+    """Every refusal but a validation error: what went wrong and what to do."""
+
+    detail: str
+
+
+_DESCRIPTIONS = {
+    400: "the body is not JSON the server can parse",
+    401: "missing, invalid or expired token (with AUTOTUNER_AUTH_SECRET set)",
+    403: "token may not do this, or Origin/Host not allowed",
+    404: "unknown task or experiment",
+    409: "not possible in the task's current state (or a duplicate task_name)",
+    413: "request body larger than AUTOTUNER_MAX_BODY_BYTES",
+    503: "database or Redis unavailable now; nothing was changed, retry",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the refusals a group of routes can answer."""
+    return {code: {"model": ErrorDetail, "description": _DESCRIPTIONS[code]} for code in codes}

@@ -11,7 +11,8 @@ Against a real ``autotuner serve`` (see ``conftest.py``), loaded from its
 - afterwards no task may be left unfinished: each one that was started ends,
   with its final event stored, once cancelled.
 
-Checks: no 5xx, and every response conforms to the schema where the product
+Checks: no 5xx, every status code is one the schema declares for its
+operation, and every response conforms to the schema where the product
 declares one. Failures are collected over the whole run and reported at once,
 with a curl command per distinct failure. Runs are reproducible (fuzzing
 derandomized, the state machine seeded, no example database) and bounded in
@@ -36,13 +37,16 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.engine.errors import is_inconsistent_replay
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.fuzz.conftest import FuzzServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-CHECKS = [not_a_server_error, response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 # Fuzzed cases per operation (valid and invalid together), on top of examples and coverage.
 MAX_EXAMPLES = 300
 # Stateful: scenarios and steps per scenario.
