@@ -30,7 +30,7 @@ from typing import Any, cast
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Table, delete, event, func, insert, select, text, update
+from sqlalchemy import Select, Table, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -450,15 +450,7 @@ class Store:
         experiment_pk: int | None = None,
     ) -> list[StoredEvent]:
         """Events of a task with id > ``after``, oldest first, at most ``limit``."""
-        query = (
-            select(_EVENTS)
-            .where(_EVENTS.c.task_id == task_id)
-            .where(_EVENTS.c.id > after)
-            .order_by(_EVENTS.c.id)
-            .limit(limit)
-        )
-        if experiment_pk is not None:
-            query = query.where(_EVENTS.c.experiment_pk == experiment_pk)
+        query = _events_after(select(_EVENTS), task_id, after, limit, experiment_pk)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_stored(r) for r in rows]
@@ -473,15 +465,13 @@ class Store:
     ) -> list[tuple[int, int]]:
         """``(id, payload bytes)`` of the events ``read_events`` would return, without
         loading payloads: lets a reader cut pages by size before reading them."""
-        query = (
-            select(_EVENTS.c.id, func.length(_EVENTS.c.payload))
-            .where(_EVENTS.c.task_id == task_id)
-            .where(_EVENTS.c.id > after)
-            .order_by(_EVENTS.c.id)
-            .limit(limit)
+        query = _events_after(
+            select(_EVENTS.c.id, func.length(_EVENTS.c.payload)),
+            task_id,
+            after,
+            limit,
+            experiment_pk,
         )
-        if experiment_pk is not None:
-            query = query.where(_EVENTS.c.experiment_pk == experiment_pk)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(int(i), int(n or 0)) for i, n in rows]
@@ -554,6 +544,21 @@ async def _insert_event(
         )
     )
     return StoredEvent(ev.task_id, event_id, ev.type.value, experiment_pk, payload, ev.timestamp)
+
+
+def _events_after(
+    query: Select[Any], task_id: int, after: int, limit: int, experiment_pk: int | None
+) -> Select[Any]:
+    """``query`` narrowed to a task's events with id > ``after``, oldest first."""
+    query = (
+        query.where(_EVENTS.c.task_id == task_id)
+        .where(_EVENTS.c.id > after)
+        .order_by(_EVENTS.c.id)
+        .limit(limit)
+    )
+    if experiment_pk is not None:
+        query = query.where(_EVENTS.c.experiment_pk == experiment_pk)
+    return query
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
