@@ -192,14 +192,30 @@ class ArqQueue(TaskQueue):
         self._pool: ArqRedis | None = None
 
     async def start(self) -> None:
+        # Redis down when the API starts must not stop it from serving: reads,
+        # sockets and creation work without Redis; `start` answers 503 until
+        # the queue can be reached.
+        try:
+            await self._connect()
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(
+                "Redis is unreachable (%s); tasks cannot be started until it is back",
+                exc or type(exc).__name__,
+            )
+
+    async def _connect(self) -> ArqRedis:
         from arq import create_pool
         from arq.connections import RedisSettings
 
-        assert self.settings.redis_url
-        self._pool = await create_pool(
-            RedisSettings.from_dsn(self.settings.redis_url),
-            default_queue_name=self.settings.queue_name,
-        )
+        if self._pool is None:
+            assert self.settings.redis_url
+            redis_settings = RedisSettings.from_dsn(self.settings.redis_url)
+            redis_settings.conn_retries = 0
+            redis_settings.conn_timeout = int(ENQUEUE_TIMEOUT)
+            self._pool = await create_pool(
+                redis_settings, default_queue_name=self.settings.queue_name
+            )
+        return self._pool
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -208,7 +224,7 @@ class ArqQueue(TaskQueue):
     async def submit(self, task_id: int) -> None:
         try:
             async with asyncio.timeout(ENQUEUE_TIMEOUT):
-                await enqueue(self._pool, self.settings, task_id)
+                await enqueue(await self._connect(), self.settings, task_id)
         except (RedisError, OSError, TimeoutError) as exc:
             raise QueueUnavailable(
                 f"cannot queue task {task_id}: Redis is unreachable ({exc or type(exc).__name__})"

@@ -191,3 +191,30 @@ def test_a_queued_task_whose_job_redis_lost_still_runs(
     assert _wait_final(api, task_id)["status"] == "completed"
     _assert_ended_with_every_event(api, task_id)
     assert f"Task {task_id} is queued but no job waits for it" in worker.tail(400)
+
+
+def test_the_api_starts_while_redis_is_down_and_queues_once_it_is_back(
+    spawn: Spawn, env: dict[str, str], redis_server: RedisServer
+) -> None:
+    """Redis down when ``autotuner serve`` starts: it serves reads, sockets and
+    creation; ``start`` answers 503 until Redis is back, then the task runs."""
+    redis_server.stop()
+    api = spawn("serve", env, name="api")  # waits until it answers
+    assert httpx.get(f"{api.url}/api/health", timeout=30).status_code == 200
+    task_id = _create(api, sim_spec(_name("down-at-start"), parameters={"max-num-seqs": [4]}))
+    response = httpx.post(f"{api.url}/api/tasks/{task_id}/start", timeout=30)
+    assert response.status_code == 503, response.text
+    assert "Redis is unreachable" in response.json()["detail"]
+    assert _task(api, task_id)["status"] == "pending"
+    assert "tasks cannot be started until it is back" in api.tail(400)
+
+    redis_server.start()
+    worker = spawn("worker", env, name="worker", wait=False)
+    wait_until(
+        lambda: httpx.post(f"{api.url}/api/tasks/{task_id}/start", timeout=30).status_code == 200,
+        timeout=30,
+        interval=0.5,
+    )
+    assert _wait_final(api, task_id)["status"] == "completed"
+    _assert_ended_with_every_event(api, task_id)
+    assert worker.proc is not None and worker.proc.poll() is None
