@@ -1,13 +1,13 @@
 """Persistence: tasks, experiments, the durable event log, workers."""
 
+from autotuner.store._guard import StoreUnavailable
+from autotuner.store._json import json_snapshot
 from autotuner.store.store import (
     DuplicateTaskName,
     Store,
     StoredEvent,
     StoreError,
-    StoreUnavailable,
     UnknownTask,
-    json_snapshot,
     utcnow,
 )
 

@@ -43,20 +43,9 @@ from autotuner.domain import (
     TaskSpec,
     TaskStatus,
 )
-from autotuner.store._guard import StoreUnavailable, guarded
+from autotuner.store._guard import guarded
 from autotuner.store._json import dumps, json_snapshot, representable
 from autotuner.store.tables import EventRow, ExperimentRow, TaskRow, WorkerRow
-
-__all__ = [
-    "DuplicateTaskName",
-    "Store",
-    "StoreError",
-    "StoreUnavailable",
-    "StoredEvent",
-    "UnknownTask",
-    "json_snapshot",
-    "utcnow",
-]
 
 log = logging.getLogger(__name__)
 
