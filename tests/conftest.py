@@ -8,6 +8,7 @@ PostgreSQL: a fresh database per test session on AUTOTUNER_TEST_PG (default
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -35,10 +36,10 @@ async def _pg(dsn: str, *statements: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """SQLAlchemy URL of a fresh PostgreSQL database for this session."""
-    name = f"autotuner_test_{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """SQLAlchemy URL of a new PostgreSQL database on PG_DSN, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         asyncio.run(_pg(PG_DSN, f'CREATE DATABASE "{name}"'))
     except (OSError, ConnectionError, TimeoutError) as exc:
@@ -48,8 +49,17 @@ def pg_url() -> Iterator[str]:
             "AUTOTUNER_TEST_PG at one."
         )
     base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    yield f"{base}/{name}"
-    asyncio.run(_pg(PG_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_pg(PG_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh PostgreSQL database for this session."""
+    with fresh_pg_database("autotuner_test") as url:
+        yield url
 
 
 def _redis_alive(url: str) -> bool:

@@ -10,13 +10,10 @@ run; the final check still requires every task to end.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +22,9 @@ import httpx
 import pytest
 from _pytest.nodeid import coerce_node_id
 
+from tests.conftest import fresh_pg_database
 from tests.helpers import AutotunerProcess
 
-PG_DSN = os.environ.get("AUTOTUNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 # The embedded mode, whatever the environment of the test run says.
 _EMBEDDED = {"AUTOTUNER_REDIS_URL": "", "AUTOTUNER_DATABASE_URL": ""}
 # How long a fuzzed task may run before the reaper cancels it.
@@ -112,27 +109,11 @@ class Reaper:
                 self.server.reaped.add(task["id"])
 
 
-async def _pg(dsn: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def postgres_database() -> Iterator[str]:
     """SQLAlchemy URL of a PostgreSQL database that only this module uses."""
-    name = f"autotuner_fuzz_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg(PG_DSN, f'CREATE DATABASE "{name}"'))
-    except (OSError, ConnectionError, TimeoutError) as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_DSN} ({exc}); see tests/conftest.py")
-    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    yield f"{base}/{name}"
-    asyncio.run(_pg(PG_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_pg_database("autotuner_fuzz") as url:
+        yield url
 
 
 @pytest.fixture(

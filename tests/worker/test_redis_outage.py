@@ -8,8 +8,6 @@ An idle worker used to exit after a 5 s outage (a busy one after its task), and
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,47 +18,19 @@ import httpx
 import pytest
 
 from tests.e2e.specs import sim_spec
-from tests.helpers import AutotunerProcess, free_port, wait_for_port, wait_until
+from tests.helpers import AutotunerProcess, RedisServer, wait_until
 
 Spawn = Callable[..., AutotunerProcess]
 FINAL = ("completed", "failed", "cancelled")
 OUTAGE = 8.0  # seconds: longer than the 5 s that used to end an idle worker
 
 
-class RedisServer:
-    """A redis-server of this test alone, on a fixed port, without persistence
-    (a restart loses every key, as a Redis without AOF does)."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed: apt-get install redis-server")
-        self.binary = binary
-        self.workdir = workdir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
+    try:
+        server = RedisServer(tmp_path)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     server.start()
     yield server
     server.stop()
@@ -92,6 +62,18 @@ def _wait_final(api: AutotunerProcess, task_id: int, timeout: float = 120) -> di
     return wait_until(
         lambda: (t := _task(api, task_id))["status"] in FINAL and t, timeout=timeout, interval=0.5
     )
+
+
+def _start_once_redis_is_back(api: AutotunerProcess, task_id: int) -> None:
+    """``start`` answers 503 until the API's queue reaches Redis; then the task
+    runs to ``completed`` with every event."""
+    wait_until(
+        lambda: httpx.post(f"{api.url}/api/tasks/{task_id}/start", timeout=30).status_code == 200,
+        timeout=30,
+        interval=0.5,
+    )
+    assert _wait_final(api, task_id)["status"] == "completed"
+    _assert_ended_with_every_event(api, task_id)
 
 
 def _workers(api: AutotunerProcess) -> list[dict[str, Any]]:
@@ -128,13 +110,7 @@ def test_idle_worker_and_start_ride_out_an_outage(
 
     redis_server.start()
     # The API's pool reconnects by itself; the worker polls the queue again.
-    wait_until(
-        lambda: httpx.post(f"{api.url}/api/tasks/{task_id}/start", timeout=30).status_code == 200,
-        timeout=30,
-        interval=0.5,
-    )
-    assert _wait_final(api, task_id)["status"] == "completed"
-    _assert_ended_with_every_event(api, task_id)
+    _start_once_redis_is_back(api, task_id)
     assert worker.proc.poll() is None
     assert "Redis is unreachable" in worker.tail(400)
     assert "Redis is back after" in worker.tail(400)
@@ -165,13 +141,7 @@ def test_busy_worker_rides_out_an_outage_and_takes_jobs_after(
 
     # Still a worker that takes jobs (ARQ's job slot was not lost in the outage).
     after = _create(api, sim_spec(_name("after-outage"), parameters={"max-num-seqs": [4]}))
-    wait_until(
-        lambda: httpx.post(f"{api.url}/api/tasks/{after}/start", timeout=30).status_code == 200,
-        timeout=30,
-        interval=0.5,
-    )
-    assert _wait_final(api, after)["status"] == "completed"
-    _assert_ended_with_every_event(api, after)
+    _start_once_redis_is_back(api, after)
     assert worker.proc.poll() is None
 
 
@@ -210,11 +180,5 @@ def test_the_api_starts_while_redis_is_down_and_queues_once_it_is_back(
 
     redis_server.start()
     worker = spawn("worker", env, name="worker", wait=False)
-    wait_until(
-        lambda: httpx.post(f"{api.url}/api/tasks/{task_id}/start", timeout=30).status_code == 200,
-        timeout=30,
-        interval=0.5,
-    )
-    assert _wait_final(api, task_id)["status"] == "completed"
-    _assert_ended_with_every_event(api, task_id)
+    _start_once_redis_is_back(api, task_id)
     assert worker.proc is not None and worker.proc.poll() is None
