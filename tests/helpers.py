@@ -379,7 +379,7 @@ class Client:
         return cls(await websockets.connect(url, compression=None, **kwargs))
 
     async def recv(self, within: float = 10) -> dict[str, Any]:
-        message = json.loads(await asyncio.wait_for(self.conn.recv(), within))
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(self.conn.recv(), within))
         self.messages.append(message)
         return message
 
