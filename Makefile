@@ -95,10 +95,12 @@ test-frontend test-e2e:
 	@echo "no frontend/ yet"
 endif
 
+# lint-imports checks the dependency direction (contracts in pyproject.toml).
 lint: venv
 	$(BIN)/ruff check autotuner tests benchmarks
 	$(BIN)/ruff format --check autotuner tests benchmarks
 	$(BIN)/mypy autotuner
+	$(BIN)/lint-imports
 
 BENCH := $(BIN)/python benchmarks/ws_fanout.py
 bench: venv  ## the figures of docs/benchmarks.md (medians of 3 runs each; about 20 minutes)

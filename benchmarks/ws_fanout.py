@@ -52,10 +52,12 @@ SELF = str(Path(__file__).resolve())
 ROOT = Path(SELF).parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autotuner import stats  # noqa: E402
 from autotuner.api import ws  # noqa: E402
 from autotuner.config import Settings  # noqa: E402
 from autotuner.domain import EventType, TaskSpec, create_event  # noqa: E402
 from autotuner.events import EventBus, create_event_bus  # noqa: E402
+from autotuner.net import free_port  # noqa: E402
 from autotuner.store import Store  # noqa: E402
 from autotuner.testing import events_app  # noqa: E402
 
@@ -68,14 +70,6 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bench_event(task_id: int, n: int, size: int) -> Any:
@@ -432,12 +426,9 @@ async def redis_cpu(url: str | None) -> float:
         await client.aclose()
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    index = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
-    return values[index]
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The product's percentile rule (numpy's linear one); NaN when nothing arrived."""
+    return stats.percentile(sorted_values, q) if sorted_values else float("nan")
 
 
 def client_worker(conn: Any, port: int, path: str, n: int, deflate: bool, count: int) -> None:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import AutotunerProcess, free_port, wait_for_port
+from tests.helpers import AutotunerProcess, RedisServer
 
 PG_DSN = os.environ.get("AUTOTUNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTOTUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -83,28 +82,9 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"Redis is not reachable at {REDIS_URL} and redis-server is not installed: "
             "apt-get install redis-server (or set AUTOTUNER_TEST_REDIS_URL)."
         )
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    wait_for_port(port, timeout=10)
-    yield f"redis://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield f"redis://127.0.0.1:{server.port}"
+    server.stop()
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ Per run (one scenario x concurrency), in :func:`run_metrics`:
   ``std_X_ms``, ``p50_X_ms``, ``p90_X_ms``, ``p95_X_ms``, ``p99_X_ms``
   (``None`` when no request completed)
 
+Percentiles follow :func:`autotuner.stats.percentile` (numpy's linear rule, as
+``vllm bench serve``).
+
 :func:`summarize` folds the runs into one flat dict with the same keys: the
 counts, tokens and ``duration`` are totals, ``error_rate`` is recomputed from
 the totals, every other figure is the mean over the runs that have it.
@@ -26,6 +29,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from autotuner.stats import percentile
 
 LATENCY_METRICS = ("ttft", "tpot", "itl", "e2el")
 PERCENTILES = (50, 90, 95, 99)
@@ -57,16 +62,6 @@ class RequestResult:
         if not self.success or self.output_tokens < 2:
             return None
         return (self.e2el - self.ttft) / (self.output_tokens - 1)
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default) of already sorted values."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def describe(values_s: Iterable[float], name: str) -> dict[str, float | None]:

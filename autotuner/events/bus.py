@@ -176,14 +176,16 @@ class EventBus:
 
 def _latency_ms(samples: Iterable[float]) -> dict[str, float | None]:
     """p50/p99 of recent events' creation-to-hub latency, in milliseconds."""
+    from autotuner.stats import percentile
+
     ordered = sorted(samples)
     if not ordered:
         return {"event_latency_p50_ms": None, "event_latency_p99_ms": None}
 
-    def pick(q: float) -> float:
-        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-    return {"event_latency_p50_ms": pick(0.5), "event_latency_p99_ms": pick(0.99)}
+    return {
+        "event_latency_p50_ms": round(1000 * percentile(ordered, 50), 3),
+        "event_latency_p99_ms": round(1000 * percentile(ordered, 99), 3),
+    }
 
 
 def create_event_bus(settings: Settings, store: Store, *, namespace: str | None = None) -> EventBus:

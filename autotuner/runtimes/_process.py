@@ -17,7 +17,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -39,13 +38,6 @@ _POLL_INTERVAL = 0.1
 def render_command(command: list[str]) -> str:
     """The command line as a copy-pasteable shell string."""
     return shlex.join(command)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free now (the engine binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def parameter_args(parameters: Mapping[str, Any], *, bool_style: str = "flag") -> list[str]:

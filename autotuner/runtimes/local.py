@@ -29,10 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from autotuner.net import free_port
 from autotuner.runtimes import llamacpp
 from autotuner.runtimes._base import DeploymentError, DeployRequest, Runtime
 from autotuner.runtimes._flags import COMMON_RESERVED
-from autotuner.runtimes._process import ProcessDeployment, free_port, launch, parameter_args
+from autotuner.runtimes._process import ProcessDeployment, launch, parameter_args
 
 
 @dataclass(frozen=True)

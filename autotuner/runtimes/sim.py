@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from autotuner.net import free_port
 from autotuner.runtimes._base import DeployRequest, Runtime
 from autotuner.runtimes._flags import COMMON_RESERVED
-from autotuner.runtimes._process import ProcessDeployment, free_port, launch, parameter_args
+from autotuner.runtimes._process import ProcessDeployment, launch, parameter_args
 
 
 class SimRuntime(Runtime):

@@ -21,18 +21,14 @@ import websockets
 
 from autotuner.store import Store
 from tests.events.support import (
-    ROOT,
-    Client,
     RedisTarget,
-    ServerProcess,
-    close_code,
     new_task,
     redis_target,  # noqa: F401 - a fixture
     rss,
 )
-from tests.helpers import AutotunerProcess
+from tests.helpers import ROOT, AutotunerProcess, Client, EventsServer, close_code
 
-StartServers = Callable[..., Awaitable[list[ServerProcess]]]
+StartServers = Callable[..., Awaitable[list[EventsServer]]]
 
 
 class Deployment:
@@ -40,13 +36,13 @@ class Deployment:
         self.database_url = database_url
         self.redis = redis
         self.tmp = tmp
-        self.servers: list[ServerProcess] = []
+        self.servers: list[EventsServer] = []
         self.store = Store(database_url)
 
-    async def start(self, n: int = 1, **kwargs: Any) -> list[ServerProcess]:
+    async def start(self, n: int = 1, **kwargs: Any) -> list[EventsServer]:
         await self.store.init()
         new = [
-            ServerProcess(
+            EventsServer(
                 self.database_url,
                 self.tmp / f"server{len(self.servers) + i}.log",
                 redis=self.redis,
@@ -55,7 +51,7 @@ class Deployment:
             for i in range(n)
         ]
         self.servers += new
-        await asyncio.gather(*(s.wait_ready() for s in new))
+        await asyncio.gather(*(s.await_ready() for s in new))
         return new
 
 
@@ -337,7 +333,7 @@ async def _peak_rss(pid: int, samples: list[int], stop: asyncio.Event) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _wait_subscribers(server: ServerProcess, task: int, count: int, within: float) -> None:
+async def _wait_subscribers(server: EventsServer, task: int, count: int, within: float) -> None:
     for _ in range(int(within * 10)):
         body = (await server.get(f"/api/ws/tasks/{task}/subscribers")).json()
         if body["subscriber_count"] == count:

@@ -1,30 +1,21 @@
-"""Helpers for the event-pipeline tests: stores, buses, real servers and WebSocket clients."""
+"""Helpers of the event-pipeline tests: tasks, Redis namespaces, killed subscriptions.
+
+The server processes and WebSocket clients these tests use are the harness's
+(``tests.helpers``: ``EventsServer``, ``Client``, ``close_code``).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 import redis as sync_redis
-import websockets
 
 from autotuner.domain import TaskSpec
 from autotuner.store import Store
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -42,150 +33,6 @@ def unique(prefix: str = "t") -> str:
 async def new_task(store: Store) -> int:
     spec = TaskSpec(task_name=unique("task"), model={"id_or_path": "m"}, parameters={"a": [1]})
     return (await store.create_task(spec)).id
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """``python -m tests.events.server``: the ws router on a real uvicorn, in its own process."""
-
-    def __init__(
-        self,
-        database_url: str,
-        log: Path,
-        *,
-        redis: RedisTarget | None = None,
-        send_buffer: int = 1024,
-        ws: str = "websockets-sansio",
-        product: bool = False,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.log = log
-        args = [
-            sys.executable,
-            "-m",
-            "tests.events.server",
-            "--port",
-            str(self.port),
-            "--database-url",
-            database_url,
-            "--send-buffer",
-            str(send_buffer),
-            "--ws",
-            ws,
-        ]
-        if redis is not None:
-            args += ["--redis-url", redis.url, "--namespace", redis.namespace]
-        if product:
-            args += ["--product", "--data-dir", str(log.parent / f"data-{self.port}")]
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
-        self.http = f"http://127.0.0.1:{self.port}"
-        self.ws = f"ws://127.0.0.1:{self.port}"
-
-    async def wait_ready(self, within: float = 30) -> ServerProcess:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"test server exited:\n{self.tail()}")
-                try:
-                    if (await client.get(f"{self.http}/test/stats", timeout=1)).status_code == 200:
-                        return self
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise TimeoutError(f"test server not ready:\n{self.tail()}")
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def publish(self, task_id: int, count: int = 1, **body: Any) -> int:
-        async with httpx.AsyncClient(timeout=60) as client:
-            response = await client.post(
-                f"{self.http}/test/publish", json={"task_id": task_id, "count": count, **body}
-            )
-            response.raise_for_status()
-            return int(response.json()["last_id"])
-
-    async def get(self, path: str) -> httpx.Response:
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.get(f"{self.http}{path}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-class Client:
-    """A WebSocket client that keeps every frame it received."""
-
-    def __init__(self, conn: websockets.ClientConnection) -> None:
-        self.conn = conn
-        self.messages: list[dict[str, Any]] = []
-
-    @classmethod
-    async def connect(cls, url: str, **kwargs: Any) -> Client:
-        return cls(await websockets.connect(url, compression=None, **kwargs))
-
-    async def recv(self, within: float = 10) -> dict[str, Any]:
-        message = json.loads(await asyncio.wait_for(self.conn.recv(), within))
-        self.messages.append(message)
-        return message
-
-    async def events_until(self, last_id: int, within: float = 20) -> list[dict[str, Any]]:
-        """Receive until the event ``last_id`` arrived; returns the events (with ids) received."""
-        deadline = time.monotonic() + within
-        while not any(m.get("id") == last_id for m in self.messages):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"event {last_id} not received; got {self.ids()[-5:]}")
-            await self.recv(remaining)
-        return self.events()
-
-    def events(self) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m.get("id") is not None]
-
-    def ids(self) -> list[int]:
-        return [m["id"] for m in self.events()]
-
-    async def close(self) -> None:
-        await self.conn.close()
-
-
-async def close_code(url: str, within: float = 10) -> tuple[int | None, str]:
-    """Connect and read until the server closes; the close code and reason."""
-    async with websockets.connect(url) as conn:
-        try:
-            while True:
-                await asyncio.wait_for(conn.recv(), within)
-        except websockets.ConnectionClosed as exc:
-            rcvd = exc.rcvd
-            return (rcvd.code, rcvd.reason) if rcvd else (None, "")
-    return None, ""
 
 
 async def kill_subscriptions(url: str, client_name: str | None = None) -> int:

@@ -2,51 +2,40 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-import httpx
+from tests.helpers import ManagedProcess
 
-from tests.helpers import free_port
+
+class SimServer(ManagedProcess):
+    """``python -m autotuner.sim`` in a session of its own, as the ``sim`` runtime starts it."""
+
+    name = "sim"
+    ready_path = "/health"
+    ready_timeout = 20.0
+
+    def __init__(self, flags: tuple[str, ...], model: str, log: Path) -> None:
+        super().__init__(log=log, new_session=True)
+        self.flags = flags
+        self.model = model
+
+    def args(self) -> list[str]:
+        command = [sys.executable, "-m", "autotuner.sim", "--port", str(self.port)]
+        return [*command, "--model", self.model, *self.flags]
 
 
 @contextmanager
 def sim_server(*flags: str, model: str = "sim-test-1B") -> Iterator[str]:
     """Run ``python -m autotuner.sim`` with ``flags``; yields its base URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "autotuner.sim", "--port", str(port), "--model", model]
-    proc = subprocess.Popen(
-        [*command, *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"sim exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("sim did not start")
-            time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory(prefix="sim-server-") as tmp:
+        server = SimServer(flags, model, Path(tmp) / "sim.log")
+        server.start()
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+            server.wait_ready()
+            yield server.url
+        finally:
+            server.stop()
