@@ -28,11 +28,16 @@ from autotuner.domain import (
     TaskPublic,
     TaskSpec,
     TaskStatus,
-    create_event,
+)
+from autotuner.events.payloads import (
+    benchmark_progress_event,
+    experiment_event,
+    task_event,
+    task_progress_event,
 )
 from autotuner.runtimes import DeploymentError, DeployRequest, get_runtime, reap_orphans
 from autotuner.runtimes._base import Deployment, Runtime
-from autotuner.store import Store, StoreUnavailable, json_snapshot, utcnow
+from autotuner.store import Store, StoreUnavailable, utcnow
 from autotuner.tuning import get_strategy, is_better, score_experiment
 from autotuner.worker.finish import finish_task, retry_while_unavailable
 from autotuner.worker.presence import WorkerPresence
@@ -146,11 +151,13 @@ class TaskRunner:
             watcher.cancel()
 
     async def _start_and_execute(self, task: TaskPublic, resumed: bool) -> None:
-        await self._publish(
-            EventType.TASK_STARTED,
-            task,
-            message=f"Task {task.task_name} {'resumed' if resumed else 'started'}",
-            data={"resumed": resumed},
+        await self.bus.publish(
+            task_event(
+                EventType.TASK_STARTED,
+                task,
+                message=f"Task {task.task_name} {'resumed' if resumed else 'started'}",
+                resumed=resumed,
+            )
         )
         await self._execute(task)
 
@@ -353,7 +360,6 @@ class TaskRunner:
     async def _benchmark(
         self, exp: ExperimentPublic, deployment: Deployment, spec: TaskSpec
     ) -> BenchmarkResult:
-        snapshot = json_snapshot(exp)
         latest: list[BenchmarkProgress] = []
         changed = asyncio.Event()
         stopping = False
@@ -370,16 +376,8 @@ class TaskRunner:
                 if stopping:
                     return
                 changed.clear()
-                progress = latest[0]
                 await self.bus.publish(
-                    create_event(
-                        EventType.BENCHMARK_PROGRESS,
-                        exp.task_id,
-                        experiment_id=exp.experiment_id,
-                        message=f"Experiment {exp.experiment_id}: "
-                        f"{progress.completed}/{progress.total} requests",
-                        data={"experiment": snapshot, "progress": progress.to_dict()},
-                    )
+                    benchmark_progress_event(exp, latest[0]), experiment_pk=exp.id
                 )
                 await asyncio.sleep(PROGRESS_INTERVAL)
 
@@ -413,18 +411,7 @@ class TaskRunner:
             best_score=best.objective_score if best else None,
         )
         total = max(planned, len(counted))
-        await self._publish(
-            EventType.TASK_PROGRESS,
-            task,
-            message=f"Task {task.task_name}: {len(counted)}/{total} experiments",
-            data={
-                "progress": round(100.0 * len(counted) / total, 2) if total else 100.0,
-                "completed": len(counted),
-                "total": total,
-                "best_score": task.best_score,
-                "best_experiment_id": task.best_experiment_id,
-            },
-        )
+        await self.bus.publish(task_progress_event(task, completed=len(counted), total=total))
         return task
 
     async def _complete(self, task_id: int, spec: TaskSpec) -> None:
@@ -461,29 +448,11 @@ class TaskRunner:
 
     # ---------------------------------------------------------------- events
 
-    async def _publish(
-        self, event_type: EventType, task: TaskPublic, *, message: str, data: dict[str, Any]
-    ) -> None:
-        await self.bus.publish(
-            create_event(
-                event_type,
-                task.id,
-                message=message,
-                data={**data, "task": json_snapshot(task)},
-            )
-        )
-
     async def _publish_experiment(
         self, event_type: EventType, exp: ExperimentPublic, message: str, **data: Any
     ) -> None:
         await self.bus.publish(
-            create_event(
-                event_type,
-                exp.task_id,
-                experiment_id=exp.experiment_id,
-                message=message,
-                data={**data, "experiment": json_snapshot(exp)},
-            )
+            experiment_event(event_type, exp, message=message, **data), experiment_pk=exp.id
         )
 
 
