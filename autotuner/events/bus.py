@@ -68,13 +68,15 @@ class EventBus:
         await self.hub.close()
         await self.transport.close()
 
-    async def publish(self, event: Event) -> StoredEvent:
+    async def publish(self, event: Event, *, experiment_pk: int | None = None) -> StoredEvent:
         """Record ``event`` (durably, with the task's next id), then fan it out.
 
-        Returns the recorded event. A transport failure is logged, not raised:
-        the event is recorded, and every hub catches up from the store.
+        ``experiment_pk``: the database id of the experiment an experiment event
+        is about (see ``autotuner.events.payloads``). Returns the recorded event.
+        A transport failure is logged, not raised: the event is recorded, and
+        every hub catches up from the store.
         """
-        stored = await self.store.append_event(event)
+        stored = await self.store.append_event(event, experiment_pk=experiment_pk)
         await self._send(stored)
         return stored
 
@@ -122,7 +124,9 @@ class EventBus:
                 stored.task_id,
             )
 
-    def publish_sync(self, event: Event, timeout: float | None = 30.0) -> StoredEvent:
+    def publish_sync(
+        self, event: Event, timeout: float | None = 30.0, *, experiment_pk: int | None = None
+    ) -> StoredEvent:
         """The seed's ``broadcast_sync``: publish from synchronous code in another thread.
 
         Runs :meth:`publish` on the bus's event loop and waits for it. Calling it
@@ -140,7 +144,9 @@ class EventBus:
                 "EventBus.publish_sync was called on the bus's own event-loop thread, where "
                 "blocking would deadlock; use `await bus.publish(event)` there"
             )
-        future = asyncio.run_coroutine_threadsafe(self.publish(event), loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self.publish(event, experiment_pk=experiment_pk), loop
+        )
         return future.result(timeout)
 
     def stats(self) -> dict[str, Any]:

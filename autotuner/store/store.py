@@ -356,8 +356,12 @@ class Store:
 
     # ---------------------------------------------------------------- events
 
-    async def append_event(self, ev: Event) -> StoredEvent:
-        """Record ``ev`` durably with the task's next id; returns what clients will see."""
+    async def append_event(self, ev: Event, *, experiment_pk: int | None = None) -> StoredEvent:
+        """Record ``ev`` durably with the task's next id; returns what clients will see.
+
+        ``experiment_pk`` is the database id of the experiment the event is about
+        (``None`` for a task-level event): the per-experiment stream filters on it.
+        """
         async with self._tx() as conn:
             new_id = (
                 await conn.execute(
@@ -374,7 +378,7 @@ class Store:
                 # The snapshot is the task "as GET /api/tasks/{id} returns it then",
                 # and then its newest event is this one.
                 data = {**data, "task": {**data["task"], "last_event_id": new_id}}
-            return await _insert_event(conn, ev, new_id, data)
+            return await _insert_event(conn, ev, new_id, data, experiment_pk)
 
     async def finish_task(
         self,
@@ -428,7 +432,7 @@ class Store:
             )
             task = _task(row)
             data = {**ev.data, "task": json_snapshot(task)}
-            return task, await _insert_event(conn, ev, task.last_event_id, data)
+            return task, await _insert_event(conn, ev, task.last_event_id, data, None)
 
     async def read_events(
         self,
@@ -517,10 +521,12 @@ _UNFINISHED_EXPERIMENTS = (
 
 
 async def _insert_event(
-    conn: AsyncConnection, ev: Event, event_id: int, data: dict[str, Any]
+    conn: AsyncConnection,
+    ev: Event,
+    event_id: int,
+    data: dict[str, Any],
+    experiment_pk: int | None,
 ) -> StoredEvent:
-    experiment = data.get("experiment")
-    experiment_pk = experiment.get("id") if isinstance(experiment, dict) else None
     payload = dumps(json_snapshot(ev.model_copy(update={"id": event_id, "data": data})))
     await conn.execute(
         insert(_EVENTS).values(

@@ -25,9 +25,10 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from autotuner.config import Settings
-from autotuner.domain import EventType, TaskStatus, create_event
+from autotuner.domain import EventType, TaskStatus
 from autotuner.events import create_event_bus
-from autotuner.store import Store, json_snapshot
+from autotuner.events.payloads import task_event
+from autotuner.store import Store
 from autotuner.worker.presence import WorkerPresence
 from autotuner.worker.queue import enqueue
 from autotuner.worker.runner import TaskRunner
@@ -60,11 +61,11 @@ async def sweep_stale_tasks(ctx: dict[str, Any]) -> int:
         requeued += 1
         log.warning("Task %d lost its worker; re-queued", task.id)
         await ctx["bus"].publish(
-            create_event(
+            task_event(
                 EventType.LOG_MESSAGE,
-                task.id,
+                moved,
                 message=f"Task {task.task_name} lost its worker; re-queued to resume",
-                data={"level": "warning", "task": json_snapshot(moved)},
+                level="warning",
             )
         )
         await enqueue(ctx["redis"], settings, task.id)

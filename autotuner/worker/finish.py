@@ -13,7 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from autotuner.domain import EventType, TaskPublic, TaskStatus, create_event
+from autotuner.domain import TaskPublic, TaskStatus
+from autotuner.events.payloads import final_task_event
 from autotuner.store import Store, StoreUnavailable, utcnow
 
 if TYPE_CHECKING:
@@ -25,12 +26,6 @@ T = TypeVar("T")
 
 #: Statuses a task can end from.
 UNFINISHED = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RUNNING)
-
-_FINAL_EVENT = {
-    TaskStatus.COMPLETED: EventType.TASK_COMPLETED,
-    TaskStatus.FAILED: EventType.TASK_FAILED,
-    TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
-}
 
 #: Backoff of a write retried while the database is unavailable (seconds).
 RETRY_FIRST = 0.5
@@ -101,12 +96,7 @@ async def finish_task(
         text = message or f"Task {current.task_name} {status.value}" + (
             f": {reason}" if reason else ""
         )
-        event = create_event(
-            _FINAL_EVENT[status],
-            task_id,
-            message=text,
-            data={"summary": summary, "error": reason},
-        )
+        event = final_task_event(status, task_id, message=text, summary=summary, error=reason)
         done = await bus.finish_task(
             event,
             from_status,

@@ -1,11 +1,12 @@
-"""The task runner: one code path for the embedded and the distributed mode.
+"""The task runner: a task's lifecycle, one code path for the embedded and the
+distributed mode.
 
 It claims a task, rebuilds the strategy from the experiments already stored (so
-a restarted task resumes where it stopped), then for each configuration:
-deploys the engine, benchmarks it, scores it, records it, and publishes the
-seed's events at the seed's points, each carrying the entity snapshot the UI
-needs. The engine of the running experiment is always torn down: on success,
-failure, timeout, cancel and shutdown.
+a restarted task resumes where it stopped), watches for a cancel, then runs one
+experiment per suggested configuration (``autotuner.worker.experiment``: deploy,
+benchmark, score, record), publishes the task's progress after each, and ends
+the task with its final state and final event written together. The events and
+their payloads are those of ``docs/websocket.md``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shlex
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from autotuner.bench import BenchmarkProgress, BenchmarkResult, run_benchmark
 from autotuner.config import Settings
 from autotuner.domain import (
     EventType,
@@ -28,12 +27,12 @@ from autotuner.domain import (
     TaskPublic,
     TaskSpec,
     TaskStatus,
-    create_event,
 )
-from autotuner.runtimes import DeploymentError, DeployRequest, get_runtime, reap_orphans
-from autotuner.runtimes._base import Deployment, Runtime
-from autotuner.store import Store, StoreUnavailable, json_snapshot, utcnow
-from autotuner.tuning import get_strategy, is_better, score_experiment
+from autotuner.events.payloads import task_event, task_progress_event
+from autotuner.runtimes import Runtime, get_runtime, reap_orphans
+from autotuner.store import Store, StoreUnavailable, utcnow
+from autotuner.tuning import Strategy, get_strategy, is_better
+from autotuner.worker.experiment import ExperimentRun, publish_experiment
 from autotuner.worker.finish import finish_task, retry_while_unavailable
 from autotuner.worker.presence import WorkerPresence
 
@@ -42,11 +41,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL = 0.5  # seconds: benchmark_progress at most 2 a second per experiment
 CANCEL_POLL_INTERVAL = 0.5
 
 
 class TaskRunner:
+    """Runs tasks to their end; one per process, any number of tasks at once."""
+
     def __init__(
         self, store: Store, bus: EventBus, settings: Settings, presence: WorkerPresence
     ) -> None:
@@ -146,11 +146,13 @@ class TaskRunner:
             watcher.cancel()
 
     async def _start_and_execute(self, task: TaskPublic, resumed: bool) -> None:
-        await self._publish(
-            EventType.TASK_STARTED,
-            task,
-            message=f"Task {task.task_name} {'resumed' if resumed else 'started'}",
-            data={"resumed": resumed},
+        await self.bus.publish(
+            task_event(
+                EventType.TASK_STARTED,
+                task,
+                message=f"Task {task.task_name} {'resumed' if resumed else 'started'}",
+                resumed=resumed,
+            )
         )
         await self._execute(task)
 
@@ -166,34 +168,71 @@ class TaskRunner:
     # -------------------------------------------------------------- execute
 
     async def _execute(self, task: TaskPublic) -> None:
+        await self._reap_orphans(task.id)
+        loaded = await self._load(task.id)
+        if loaded is None:
+            return
+        spec, runtime = loaded
+        # The strategy's work (Optuna's TPE over a large space, a restore of many
+        # trials) runs in a thread: it must not stall the event loop's sockets.
+        strategy = await asyncio.to_thread(get_strategy, spec.optimization, spec.parameters)
+        count, next_number = await self._resume(task.id, strategy)
+        # One experiment at a time: running several at once is a change of this loop.
+        while count < spec.optimization.max_iterations:
+            params = await asyncio.to_thread(strategy.suggest)
+            if params is None:
+                break
+            score = await ExperimentRun(
+                self.store,
+                self.bus,
+                self.settings,
+                task=task,
+                spec=spec,
+                runtime=runtime,
+                number=next_number,
+                parameters=params,
+            ).run()
+            await asyncio.to_thread(strategy.tell, params, score)
+            count += 1
+            next_number += 1
+            task = await self._record_progress(task.id, spec, strategy.total)
+        await self._complete(task.id, spec)
+
+    async def _reap_orphans(self, task_id: int) -> None:
         # Engines of a process killed mid-task (no teardown ran) would still hold
         # their port and GPU memory.
-        reaped = await asyncio.to_thread(reap_orphans, self.settings.logs_dir / f"task-{task.id}")
+        reaped = await asyncio.to_thread(reap_orphans, self.settings.logs_dir / f"task-{task_id}")
         if reaped:
             log.warning(
-                "Task %d: terminated engines orphaned by a killed process: %s", task.id, reaped
+                "Task %d: terminated engines orphaned by a killed process: %s", task_id, reaped
             )
+
+    async def _load(self, task_id: int) -> tuple[TaskSpec, Runtime] | None:
+        """The task's spec and runtime; ``None`` once the task has ended ``failed``
+        because either cannot be had."""
         try:
             # The spec as stored, not the task's display copy of it.
-            spec = TaskSpec.model_validate(await self.store.task_spec(task.id))
+            spec = TaskSpec.model_validate(await self.store.task_spec(task_id))
         except ValidationError as exc:
             # Stored before today's validation refused such specs: end it clearly.
             await self._finish(
-                task.id,
+                task_id,
                 TaskStatus.FAILED,
                 f"the stored task spec is not valid: {_problems(exc)}; create the task "
                 "again from a corrected task file",
             )
-            return
+            return None
         try:
             runtime = get_runtime(spec.deployment_mode, spec.base_runtime)
         except ValueError as exc:
-            await self._finish(task.id, TaskStatus.FAILED, str(exc))
-            return
-        # The strategy's work (Optuna's TPE over a large space, a restore of many
-        # trials) runs in a thread: it must not stall the event loop's sockets.
-        strategy = await asyncio.to_thread(get_strategy, spec.optimization, spec.parameters)
-        experiments = await self.store.list_experiments(task.id)
+            await self._finish(task_id, TaskStatus.FAILED, str(exc))
+            return None
+        return spec, runtime
+
+    async def _resume(self, task_id: int, strategy: Strategy) -> tuple[int, int]:
+        """Tell ``strategy`` the experiments already done and end those a stopped
+        worker left unfinished; returns how many count and the next number."""
+        experiments = await self.store.list_experiments(task_id)
         for exp in experiments:
             if not exp.status.finished:
                 exp = await self.store.update_experiment(
@@ -203,8 +242,11 @@ class TaskRunner:
                     "the configuration is run again",
                     completed_at=utcnow(),
                 )
-                await self._publish_experiment(
-                    EventType.EXPERIMENT_FAILED, exp, f"Experiment {exp.experiment_id} interrupted"
+                await publish_experiment(
+                    self.bus,
+                    EventType.EXPERIMENT_FAILED,
+                    exp,
+                    f"Experiment {exp.experiment_id} interrupted",
                 )
         done = [e for e in experiments if e.status in _COUNTED]
         await asyncio.to_thread(
@@ -214,189 +256,7 @@ class TaskRunner:
                 for e in done
             ],
         )
-        next_number = max((e.experiment_id for e in experiments), default=0) + 1
-        count = len(done)
-        while count < spec.optimization.max_iterations:
-            params = await asyncio.to_thread(strategy.suggest)
-            if params is None:
-                break
-            score = await self._run_experiment(task, spec, runtime, params, next_number)
-            await asyncio.to_thread(strategy.tell, params, score)
-            count += 1
-            next_number += 1
-            task = await self._record_progress(task.id, spec, strategy.total)
-        await self._complete(task.id, spec)
-
-    async def _run_experiment(
-        self,
-        task: TaskPublic,
-        spec: TaskSpec,
-        runtime: Runtime,
-        params: dict[str, Any],
-        number: int,
-    ) -> float | None:
-        started = time.monotonic()
-        exp = await self.store.create_experiment(
-            task.id, number, params, status=ExperimentStatus.DEPLOYING, started_at=utcnow()
-        )
-        await self._publish_experiment(
-            EventType.EXPERIMENT_STARTED,
-            exp,
-            f"Experiment {number} started",
-            parameters=params,
-            status=exp.status.value,
-        )
-        deployment: Deployment | None = None
-        try:
-            async with asyncio.timeout(spec.optimization.timeout_per_iteration):
-                deployment = await runtime.deploy(
-                    DeployRequest(
-                        task_name=task.task_name,
-                        experiment_id=number,
-                        base_runtime=spec.base_runtime,
-                        model=spec.model.id_or_path,
-                        parameters=params,
-                        log_dir=self.settings.logs_dir / f"task-{task.id}" / f"exp-{number}",
-                        timeout=spec.optimization.timeout_per_iteration,
-                    )
-                )
-                exp = await self.store.update_experiment(
-                    exp.id,
-                    status=ExperimentStatus.BENCHMARKING,
-                    engine_command=shlex.join(deployment.command),
-                )
-                await self._publish_experiment(
-                    EventType.EXPERIMENT_PROGRESS,
-                    exp,
-                    f"Experiment {number} deployed; benchmarking",
-                    status=exp.status.value,
-                )
-                await self._publish_experiment(
-                    EventType.BENCHMARK_STARTED,
-                    exp,
-                    f"Benchmark of experiment {number} started",
-                    benchmark=spec.benchmark.model_dump(mode="json"),
-                )
-                result = await self._benchmark(exp, deployment, spec)
-            scored = score_experiment(result.summary, spec.optimization.objective, spec.slo)
-            status = ExperimentStatus.FAILED if scored.hard_failed else ExperimentStatus.SUCCESS
-            exp = await self.store.update_experiment(
-                exp.id,
-                status=status,
-                metrics={**result.summary, "runs": result.runs},
-                objective_score=None if scored.hard_failed else scored.objective_score,
-                slo_violations=scored.slo_violations,
-                error_message=scored.reason if scored.hard_failed else None,
-                completed_at=utcnow(),
-                elapsed_time=time.monotonic() - started,
-            )
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                exp = await self.store.update_experiment(
-                    exp.id,
-                    status=ExperimentStatus.CANCELLED,
-                    error_message="cancelled",
-                    completed_at=utcnow(),
-                    elapsed_time=time.monotonic() - started,
-                )
-                await self._publish_experiment(
-                    EventType.EXPERIMENT_FAILED,
-                    exp,
-                    f"Experiment {number} cancelled",
-                    status=exp.status.value,
-                    error="cancelled",
-                )
-            raise
-        except TimeoutError:
-            exp = await self._fail_experiment(
-                exp,
-                started,
-                f"timed out after {spec.optimization.timeout_per_iteration:g} s "
-                "(optimization.timeout_per_iteration)",
-            )
-        except DeploymentError as exc:
-            message = str(exc)
-            if exc.log_tail:
-                message += "\n--- engine log (last lines) ---\n" + exc.log_tail
-            exp = await self._fail_experiment(exp, started, message)
-        except Exception as exc:
-            log.exception("Experiment %d of task %d failed", number, task.id)
-            exp = await self._fail_experiment(exp, started, f"{type(exc).__name__}: {exc}")
-        finally:
-            if deployment is not None:
-                await deployment.stop()
-
-        ok = exp.status == ExperimentStatus.SUCCESS
-        await self._publish_experiment(
-            EventType.EXPERIMENT_COMPLETED if ok else EventType.EXPERIMENT_FAILED,
-            exp,
-            f"Experiment {number} {exp.status.value}",
-            status=exp.status.value,
-            metrics=exp.metrics,
-            objective_score=exp.objective_score,
-            elapsed_time=exp.elapsed_time,
-            error=exp.error_message,
-        )
-        return exp.objective_score if ok else None
-
-    async def _fail_experiment(
-        self, exp: ExperimentPublic, started: float, message: str
-    ) -> ExperimentPublic:
-        return await self.store.update_experiment(
-            exp.id,
-            status=ExperimentStatus.FAILED,
-            error_message=message,
-            completed_at=utcnow(),
-            elapsed_time=time.monotonic() - started,
-        )
-
-    async def _benchmark(
-        self, exp: ExperimentPublic, deployment: Deployment, spec: TaskSpec
-    ) -> BenchmarkResult:
-        snapshot = json_snapshot(exp)
-        latest: list[BenchmarkProgress] = []
-        changed = asyncio.Event()
-        stopping = False
-
-        def on_progress(progress: BenchmarkProgress) -> None:
-            latest[:] = [progress]
-            changed.set()
-
-        async def pump() -> None:
-            # Publish the newest progress at most every PROGRESS_INTERVAL; never
-            # interrupted mid-publish, so no recorded event misses its fan-out.
-            while True:
-                await changed.wait()
-                if stopping:
-                    return
-                changed.clear()
-                progress = latest[0]
-                await self.bus.publish(
-                    create_event(
-                        EventType.BENCHMARK_PROGRESS,
-                        exp.task_id,
-                        experiment_id=exp.experiment_id,
-                        message=f"Experiment {exp.experiment_id}: "
-                        f"{progress.completed}/{progress.total} requests",
-                        data={"experiment": snapshot, "progress": progress.to_dict()},
-                    )
-                )
-                await asyncio.sleep(PROGRESS_INTERVAL)
-
-        pumping = asyncio.create_task(pump())
-        try:
-            return await run_benchmark(
-                deployment.base_url,
-                deployment.model_name,
-                spec.benchmark,
-                on_progress=on_progress,
-                slo=spec.slo,
-            )
-        finally:
-            stopping = True
-            changed.set()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.shield(pumping)
+        return len(done), max((e.experiment_id for e in experiments), default=0) + 1
 
     # -------------------------------------------------------------- progress
 
@@ -413,18 +273,7 @@ class TaskRunner:
             best_score=best.objective_score if best else None,
         )
         total = max(planned, len(counted))
-        await self._publish(
-            EventType.TASK_PROGRESS,
-            task,
-            message=f"Task {task.task_name}: {len(counted)}/{total} experiments",
-            data={
-                "progress": round(100.0 * len(counted) / total, 2) if total else 100.0,
-                "completed": len(counted),
-                "total": total,
-                "best_score": task.best_score,
-                "best_experiment_id": task.best_experiment_id,
-            },
-        )
+        await self.bus.publish(task_progress_event(task, completed=len(counted), total=total))
         return task
 
     async def _complete(self, task_id: int, spec: TaskSpec) -> None:
@@ -457,33 +306,6 @@ class TaskRunner:
             status,
             reason,
             from_status=(TaskStatus.QUEUED, TaskStatus.RUNNING),
-        )
-
-    # ---------------------------------------------------------------- events
-
-    async def _publish(
-        self, event_type: EventType, task: TaskPublic, *, message: str, data: dict[str, Any]
-    ) -> None:
-        await self.bus.publish(
-            create_event(
-                event_type,
-                task.id,
-                message=message,
-                data={**data, "task": json_snapshot(task)},
-            )
-        )
-
-    async def _publish_experiment(
-        self, event_type: EventType, exp: ExperimentPublic, message: str, **data: Any
-    ) -> None:
-        await self.bus.publish(
-            create_event(
-                event_type,
-                exp.task_id,
-                experiment_id=exp.experiment_id,
-                message=message,
-                data={**data, "experiment": json_snapshot(exp)},
-            )
         )
 
 

@@ -208,7 +208,7 @@ async def test_experiment_socket_filters_and_resumes_by_task_ids(embedded: Deplo
 
     async def publish(kind: str, pk: int | None) -> int:
         data = {"experiment": {"id": pk}} if pk is not None else {}
-        return await server.publish(task, 1, type=kind, data=data)
+        return await server.publish(task, 1, type=kind, data=data, experiment_pk=pk)
 
     client = await Client.connect(f"{server.ws}/api/ws/experiments/{mine}")
     hello = await client.recv()

@@ -51,7 +51,8 @@ def add_test_routes(app: FastAPI) -> None:
                     int(body["task_id"]),
                     message=body.get("message", ""),
                     data=body.get("data") or {},
-                )
+                ),
+                experiment_pk=body.get("experiment_pk"),
             )
             last = stored.id
         return {"last_id": last}

@@ -112,7 +112,8 @@ async def test_event_ids_are_gap_free_under_concurrency(store: Store) -> None:
                     task.id,
                     experiment_id=1,
                     data={"experiment": exp.model_dump(mode="json"), "n": n},
-                )
+                ),
+                experiment_pk=exp.id,
             )
             for n in range(50)
         ]
@@ -304,7 +305,8 @@ async def test_migration_to_autoincrement_keeps_every_row(tmp_path: Path) -> Non
     for task in tasks:
         exp = await old.create_experiment(task.id, 1, {"max-num-seqs": 8})
         await old.append_event(
-            create_event(EventType.LOG_MESSAGE, task.id, data={"experiment": {"id": exp.id}})
+            create_event(EventType.LOG_MESSAGE, task.id, data={"experiment": {"id": exp.id}}),
+            experiment_pk=exp.id,
         )
     await old.close()
 
