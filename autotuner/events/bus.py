@@ -49,7 +49,7 @@ class EventBus:
         await self.transport.start()
 
     async def close(self) -> None:
-        """Close the transport; a hub bound to it closes first (``FanoutHub.close``)."""
+        """Close the transport (close a hub bound to it first: ``FanoutHub.close``)."""
         await self.transport.close()
 
     async def publish(self, event: Event) -> StoredEvent:
