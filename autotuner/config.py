@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # to read before it is cut off with 4429 (it resumes with last_event_id).
     ws_send_timeout: float = Field(default=20.0, gt=0)
     ws_ping_interval: float = Field(default=20.0, gt=0)
+    # Write live event frames straight to uvicorn's transport when it can take them
+    # (api/_uvicorn.py); off: every frame goes through ASGI (to compare, or to rule it out).
+    ws_direct_writes: bool = True
     # How long a killed worker's task may look "running" before it is taken over.
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     worker_stale_seconds: float = Field(default=30.0, gt=0)

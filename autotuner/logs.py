@@ -14,6 +14,9 @@ ARQ's, to stderr and to ``data/logs/*.log``) goes through :class:`SafeFormatter`
   only a record's first line starts at column 0.
 
 Log files are created readable by their owner only (0600) in a 0700 directory.
+
+Lines that could come once per event or per request (publishing, refusals) go
+through :class:`RateLimitedLog`: INFO at most once per interval per key.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 REDACTED = "[REDACTED]"
@@ -154,3 +158,27 @@ def configure(logfile: Path, level: str = "INFO") -> None:
     file = PrivateRotatingFileHandler(logfile, maxBytes=20_000_000, backupCount=3)
     file.setFormatter(formatter)
     root.handlers[:] = [stream, file]
+
+
+class RateLimitedLog:
+    """INFO at most once per ``interval`` per key, DEBUG otherwise: greppable, cheap at scale."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 1.0) -> None:
+        self._log = logger
+        self._interval = interval
+        self._last: dict[Any, tuple[float, int]] = {}
+
+    def __call__(self, key: Any, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        last, skipped = self._last.get(key, (0.0, 0))
+        if now - last >= self._interval:
+            if skipped:
+                msg += f" (+{skipped} more since the last line)"
+            self._log.info(msg, *args)
+            self._last[key] = (now, 0)
+            if len(self._last) > 10_000:
+                self._last.clear()
+        else:
+            self._last[key] = (last, skipped + 1)
+            if self._log.isEnabledFor(logging.DEBUG):
+                self._log.debug(msg, *args)

@@ -53,7 +53,7 @@ ROOT = Path(SELF).parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autotuner import stats  # noqa: E402
-from autotuner.api import ws  # noqa: E402
+from autotuner.api.deps import EventStats  # noqa: E402
 from autotuner.config import Settings  # noqa: E402
 from autotuner.domain import EventType, TaskSpec, create_event  # noqa: E402
 from autotuner.events import EventBus, create_event_bus  # noqa: E402
@@ -113,8 +113,8 @@ def build_app(settings: Settings, namespace: str | None) -> FastAPI:
         return {"started": True}
 
     @app.get("/bench/stats")
-    async def stats(request: Request) -> dict[str, Any]:
-        return request.app.state.bus.stats()
+    async def stats(figures: EventStats) -> dict[str, Any]:
+        return figures
 
     return app
 
@@ -125,10 +125,12 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     raise_fd_limit()
-    ws.DIRECT_WRITES = not args.no_direct
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings(
-        database_url=args.database_url, redis_url=args.redis_url, ws_send_buffer=args.send_buffer
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        ws_send_buffer=args.send_buffer,
+        ws_direct_writes=not args.no_direct,
     )
     uvicorn.run(
         build_app(settings, args.namespace),

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from autotuner.events.bus import _latency_ms
+from autotuner.events.hub import _latency_ms
 from autotuner.stats import percentile
 
 

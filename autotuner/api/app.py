@@ -20,7 +20,7 @@ from autotuner.api.limits import BodyLimitMiddleware
 from autotuner.api.origin import OriginMiddleware
 from autotuner.api.routes import experiments, metrics, system, tasks
 from autotuner.config import Settings
-from autotuner.events import create_event_bus
+from autotuner.events import create_event_bus, create_hub
 from autotuner.store import Store, StoreError, StoreUnavailable, UnknownTask
 from autotuner.worker.queue import create_task_queue
 
@@ -43,11 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = Store(settings.resolved_database_url)
         await store.init()
         bus = create_event_bus(settings, store)
+        # The clients' side of the events lives here, beside the bus: a worker
+        # process builds the bus alone.
+        hub = create_hub(settings, store, bus.transport)
         await bus.start()
         queue = create_task_queue(settings, store, bus)
         app.state.settings = settings
         app.state.store = store
         app.state.bus = bus
+        app.state.hub = hub
         app.state.queue = queue
         await queue.start()
         log.info(
@@ -60,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await queue.close()
+            await hub.close()
             await bus.close()
             await store.close()
 

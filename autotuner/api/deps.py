@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
+from starlette.requests import HTTPConnection
 
 from autotuner.config import Settings
 from autotuner.domain import MAX_ID, ExperimentPublic, TaskPublic
+from autotuner.events import EventBus, FanoutHub
 from autotuner.store import Store
 from autotuner.worker.queue import TaskQueue
 
@@ -24,14 +26,37 @@ def get_queue(request: Request) -> TaskQueue:
     return request.app.state.queue
 
 
-def get_bus(request: Request) -> Any:
+def get_bus(request: Request) -> EventBus:
     return request.app.state.bus
+
+
+def hub_of(connection: HTTPConnection) -> FanoutHub:
+    """This API process's fan-out hub (built beside the bus by the app's lifespan);
+    also for the raw WebSocket endpoints, which take no dependencies."""
+    hub: FanoutHub = connection.app.state.hub
+    return hub
+
+
+def get_hub(request: Request) -> FanoutHub:
+    return hub_of(request)
+
+
+def event_stats(bus: EventBus, hub: FanoutHub) -> dict[str, Any]:
+    """The event figures of this API process: its bus's publishing and its hub's fan-out."""
+    return {**hub.stats(), **bus.stats()}
+
+
+def get_event_stats(request: Request) -> dict[str, Any]:
+    return event_stats(request.app.state.bus, hub_of(request))
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
-BusDep = Annotated[Any, Depends(get_bus)]
+BusDep = Annotated[EventBus, Depends(get_bus)]
+Hub = Annotated[FanoutHub, Depends(get_hub)]
+#: The figures of ``GET /api/system/stats`` and ``/metrics``.
+EventStats = Annotated[dict[str, Any], Depends(get_event_stats)]
 
 # Ids in paths: a number no row can have is a 422 naming the bound, never a
 # database error (ids are 32-bit INTEGER columns on PostgreSQL).

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autotuner.api.auth import CLOSE_FORBIDDEN, accept_message
 from autotuner.config import Settings
-from autotuner.events.hub import RateLimitedLog
+from autotuner.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 _refusals = RateLimitedLog(log, interval=5.0)

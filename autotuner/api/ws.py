@@ -1,6 +1,6 @@
 """WebSocket routes: live task and experiment events, resumable by ``last_event_id``.
 
-Protocol (``DESIGN.md``): the first message is ``connection_established``; then,
+Protocol (``docs/websocket.md``): the first message is ``connection_established``; then,
 for a resuming client, every event after its ``last_event_id`` once and in
 order, then live events. A client that cannot be given a gap-free stream gets
 ``resync_required`` and continues live from the newest id. ``{"type": "ping"}``
@@ -22,15 +22,17 @@ Browsers authenticate by offering two subprotocols, ``autotuner`` and
 ``autotuner``, never with the one holding the token.
 
 Per connection, the request's own coroutine sends the replay and then reads
-client frames. Live events need no coroutine of the connection: the hub writes
-each event's prebuilt frame straight to the socket (``direct_writer``). Only when
-that cannot be done (the socket is not writable, or events are queued before
-this one) does the event go to the subscriber's bounded queue, and a writer task
-is started to drain it through ASGI; it ends when the queue is empty. An idle
-or keeping-up connection thus holds one task and no queue.
+client frames. Live events need no coroutine of the connection: the hub hands
+each event straight to the socket, which writes its prebuilt frame
+(``_uvicorn.DirectWriter``, unless ``Settings.ws_direct_writes`` is off). Only
+when that cannot be done (the socket is not writable, or events are queued
+before this one) does the event go to the subscriber's bounded queue, and a
+writer task is started to drain it through ASGI; it ends when the queue is
+empty. An idle or keeping-up connection thus holds one task and no queue.
 
 The routes are plain Starlette routes (no dependency injection): a WebSocket
-lives long and should hold nothing it does not use.
+lives long and should hold nothing it does not use. They find the process's
+hub with :func:`~autotuner.api.deps.hub_of`.
 """
 
 from __future__ import annotations
@@ -45,15 +47,14 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request, WebSocket
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
-from uvicorn.protocols.websockets.websockets_sansio_impl import (
-    WebSocketsSansIOProtocol as _SansIO,
-)
 
+from autotuner.api._uvicorn import DirectWriter, abort, protocol_of
 from autotuner.api.auth import SUBPROTOCOL
-from autotuner.api.deps import TaskId
+from autotuner.api.deps import Hub, TaskId, hub_of
+from autotuner.api.frames import frame_of, frame_text, text_frame
+from autotuner.config import Settings
 from autotuner.domain import MAX_ID  # ids are INTEGER (32-bit on PostgreSQL)
-from autotuner.events import EventBus, FanoutHub, Outgoing, Replay, Subscriber
-from autotuner.events.hub import text_frame
+from autotuner.events import FanoutHub, Outgoing, Replay, Subscriber
 from autotuner.store import Store
 
 log = logging.getLogger("autotuner.events.ws")
@@ -67,9 +68,6 @@ CLOSE_UNAVAILABLE = 1011
 CLOSE_TIMEOUT = 5.0
 #: How long a cut-off client that reads nothing keeps its connection.
 ABORT_AFTER = 30.0
-
-#: Write event frames straight to uvicorn's transport when possible (see direct_writer).
-DIRECT_WRITES = True
 
 _PONG = Outgoing.control({"type": "pong"})
 _Send = Callable[[Any], Awaitable[None]]
@@ -88,11 +86,11 @@ async def experiment_events(websocket: WebSocket) -> None:
 
 async def all_task_events(websocket: WebSocket) -> None:
     """The task-level (``task_*``) events of every task, live (no resume)."""
-    bus: EventBus = websocket.app.state.bus
+    hub = hub_of(websocket)
     await _accept(websocket)
-    sub = bus.hub.new_subscriber(None)
+    sub = hub.new_subscriber(None)
     try:
-        await bus.hub.subscribe(sub)
+        await hub.subscribe(sub)
         await _send_json(
             websocket,
             {
@@ -102,11 +100,11 @@ async def all_task_events(websocket: WebSocket) -> None:
                 "replayed": 0,
             },
         )
-        await _Connection(websocket, sub, bus.hub).run()
+        await _Connection(websocket, sub, hub).run()
     except _GONE:
         pass
     finally:
-        await bus.hub.unsubscribe(sub)
+        await hub.unsubscribe(sub)
 
 
 class _Endpoint:
@@ -131,13 +129,12 @@ router.routes += [
 
 
 @router.get("/api/ws/tasks/{task_id}/subscribers")
-async def subscribers(task_id: TaskId, request: Request) -> dict[str, Any]:
+async def subscribers(task_id: TaskId, request: Request, hub: Hub) -> dict[str, Any]:
     """Open WebSocket connections to a task (over every API process)."""
     store: Store = request.app.state.store
-    bus: EventBus = request.app.state.bus
     if not 0 < task_id <= MAX_ID or await store.last_event_id(task_id) is None:
         raise HTTPException(status_code=404, detail=f"task {task_id} not found")
-    count = await bus.subscriber_count(task_id)
+    count = await hub.subscriber_count(task_id)
     return {
         "task_id": task_id,
         "subscriber_count": count,
@@ -146,16 +143,16 @@ async def subscribers(task_id: TaskId, request: Request) -> dict[str, Any]:
 
 
 async def _serve(websocket: WebSocket, *, task_id: int | None, experiment_pk: int | None) -> None:
-    bus: EventBus = websocket.app.state.bus
-    sub = await _open(websocket, bus, task_id, experiment_pk)
+    hub = hub_of(websocket)
+    sub = await _open(websocket, hub, task_id, experiment_pk)
     if sub is None:
         return
     try:
-        await _Connection(websocket, sub, bus.hub).run()
+        await _Connection(websocket, sub, hub).run()
     except _GONE:
         pass
     finally:
-        await bus.hub.unsubscribe(sub)
+        await hub.unsubscribe(sub)
 
 
 def _subprotocol(websocket: WebSocket) -> str | None:
@@ -170,7 +167,7 @@ async def _accept(websocket: WebSocket) -> None:
 
 
 async def _open(
-    websocket: WebSocket, bus: EventBus, task_id: int | None, experiment_pk: int | None
+    websocket: WebSocket, hub: FanoutHub, task_id: int | None, experiment_pk: int | None
 ) -> Subscriber | None:
     """Accept, check, subscribe and replay; the subscriber, or None once closed.
 
@@ -203,17 +200,17 @@ async def _open(
         await _close(websocket, CLOSE_NOT_FOUND, f"task {task_id} not found")
         return None
 
-    sub = bus.hub.new_subscriber(task_id, experiment_pk)
+    sub = hub.new_subscriber(task_id, experiment_pk)
     try:
         try:
-            await bus.hub.subscribe(sub)
-            replay = await bus.hub.replay(sub, last_event_id)
+            await hub.subscribe(sub)
+            replay = await hub.replay(sub, last_event_id)
         except LookupError:
             await _close(websocket, CLOSE_NOT_FOUND, f"task {task_id} not found")
             raise
         except Exception:
             log.exception("[EventBroadcaster] Cannot subscribe to task %d", task_id)
-            await bus.hub.unsubscribe(sub)
+            await hub.unsubscribe(sub)
             await _close(websocket, CLOSE_UNAVAILABLE, "event pipeline unavailable; retry")
             return None
         hello: dict[str, Any] = {
@@ -236,8 +233,8 @@ async def _open(
                 },
             )
         elif replay.count:
-            settings = websocket.app.state.settings
-            if not await _replay(_Sender(websocket, settings.ws_send_timeout), sub, replay):
+            settings: Settings = websocket.app.state.settings
+            if not await _replay(_Sender(websocket, settings), sub, replay):
                 log.warning(
                     "[EventBroadcaster] Client of %s did not read its replay for %.0f s: "
                     "closing with %d, resume after id %d",
@@ -246,7 +243,7 @@ async def _open(
                     sub.close_code,
                     sub.last_id,
                 )
-                await bus.hub.unsubscribe(sub)
+                await hub.unsubscribe(sub)
                 await _close(websocket, sub.close_code or 1011, sub.final_reason(), ABORT_AFTER)
                 return None
             if replay.count > 100:
@@ -255,13 +252,13 @@ async def _open(
                 )
     except Exception as exc:
         # Client gone, task deleted (closed above), or the store failed mid-replay.
-        await bus.hub.unsubscribe(sub)
+        await hub.unsubscribe(sub)
         if not isinstance(exc, (*_GONE, LookupError)):
             log.warning("[EventBroadcaster] Replay of %s failed: %s", sub.describe(), exc)
             await _close(websocket, CLOSE_UNAVAILABLE, "event pipeline unavailable; retry")
         return None
     except BaseException:
-        await bus.hub.unsubscribe(sub)
+        await hub.unsubscribe(sub)
         raise
     return sub
 
@@ -301,17 +298,17 @@ class _Sender:
 
     __slots__ = ("websocket", "timeout", "proto")
 
-    def __init__(self, websocket: WebSocket, timeout: float) -> None:
+    def __init__(self, websocket: WebSocket, settings: Settings) -> None:
         self.websocket = websocket
-        self.timeout = timeout
-        self.proto = _uvicorn_protocol(websocket._send) if DIRECT_WRITES else None
+        self.timeout = settings.ws_send_timeout
+        self.proto = protocol_of(websocket._send) if settings.ws_direct_writes else None
 
     async def send_frame(self, frame: bytes, text: str | None = None) -> None:
         """Send a complete text frame (``text``: its content, if already decoded)."""
         proto = self.proto
         if proto is None:
             if text is None:
-                text = _frame_text(frame)
+                text = frame_text(frame)
             await asyncio.wait_for(
                 self.websocket.send({"type": "websocket.send", "text": text}), self.timeout
             )
@@ -325,16 +322,10 @@ class _Sender:
 
     async def send(self, item: Outgoing) -> None:
         if self.proto is None:
-            await asyncio.wait_for(self.websocket.send(item.message), self.timeout)
+            message = {"type": "websocket.send", "text": item.text}
+            await asyncio.wait_for(self.websocket.send(message), self.timeout)
         else:
-            await self.send_frame(item.frame)
-
-
-def _frame_text(frame: bytes) -> str:
-    """The text of a frame made by ``text_frame``."""
-    size = frame[1]
-    start = 2 if size < 126 else 4 if size == 126 else 10
-    return frame[start:].decode()
+            await self.send_frame(frame_of(item))
 
 
 class _Connection:
@@ -347,7 +338,7 @@ class _Connection:
         self.websocket = websocket
         self.sub = sub
         self.hub = hub
-        self.sender = _Sender(websocket, websocket.app.state.settings.ws_send_timeout)
+        self.sender = _Sender(websocket, websocket.app.state.settings)
         self.writer: asyncio.Task[None] | None = None
 
     def kick(self) -> None:
@@ -398,7 +389,7 @@ class _Connection:
         websocket, sub = self.websocket, self.sub
         sub.kick = self.kick
         if self.sender.proto is not None:
-            sub.direct = _DirectWriter(self.sender.proto)
+            sub.direct = DirectWriter(self.sender.proto)
         if sub.queue or sub.closed:
             self.kick()  # events that arrived during the replay
         try:
@@ -419,67 +410,6 @@ class _Connection:
                     writer.cancel()  # nothing left to say to a client that is gone
                 with contextlib.suppress(BaseException):
                     await writer
-
-
-def direct_writer(websocket: WebSocket) -> Callable[[bytes], bool] | None:
-    """A function writing a complete frame straight to this connection's transport,
-    or None when the server is not uvicorn's ``websockets-sansio`` implementation.
-
-    The ASGI path costs, per client and per event, a task wake-up, the framework's
-    send wrappers, a UTF-8 encode and the frame serialization. Fan-out to
-    thousands of clients needs none of it: the frame of an event is the same bytes
-    for every uncompressed connection (server frames are not masked, and an
-    uncompressed frame is valid also where permessage-deflate was negotiated).
-    The function writes only while uvicorn's protocol has not sent a close frame,
-    is connected and its transport is below the high-water mark; otherwise it
-    returns False and the event goes through the buffer and ASGI, with the same
-    flow control and 4429 policy as before.
-    """
-    proto = _uvicorn_protocol(websocket._send)
-    return None if proto is None else _DirectWriter(proto)
-
-
-class _DirectWriter:
-    __slots__ = ("proto", "transport", "writable")
-
-    def __init__(self, proto: Any) -> None:
-        self.proto = proto
-        self.transport = proto.transport
-        self.writable = proto.writable
-
-    def __call__(self, frame: bytes) -> bool:
-        proto = self.proto
-        if proto.close_sent or proto.disconnected or not self.writable.is_set():
-            return False
-        self.transport.write(frame)
-        return True
-
-
-def _abort(websocket: WebSocket) -> None:
-    """Drop the connection at once (a client that reads nothing cannot be closed)."""
-    proto = _uvicorn_protocol(websocket._send)
-    if proto is not None and not proto.disconnected:
-        log.warning("[EventBroadcaster] Dropping a client that reads nothing")
-        proto.transport.abort()
-
-
-def _uvicorn_protocol(send: Any, depth: int = 0) -> Any:
-    """uvicorn's protocol object behind an ASGI ``send`` (through middleware closures)."""
-    if depth > 12:
-        return None
-    owner = getattr(send, "__self__", None)
-    if isinstance(owner, _SansIO):
-        return owner
-    for cell in getattr(send, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        if callable(value):
-            found = _uvicorn_protocol(value, depth + 1)
-            if found is not None:
-                return found
-    return None
 
 
 def _answer(message: Any) -> Outgoing | None:
@@ -515,6 +445,6 @@ async def _close(
     try:
         await asyncio.wait_for(websocket.close(code=code, reason=reason), within)
     except TimeoutError:
-        _abort(websocket)
+        abort(websocket)
     except _GONE:
         pass

@@ -12,7 +12,8 @@ Topics
     ``subscribe(task_id)`` for one task's events; ``subscribe(ALL_TASKS)`` for
     the task-level (``task_*``) events of every task. A hub subscribes to a
     topic when its first local client arrives and unsubscribes when the last
-    one leaves, so a process without clients (a worker) costs nothing.
+    one leaves, so a process without clients costs nothing. A process that only
+    publishes (a worker) builds no hub at all: its transport delivers nowhere.
 
 Ordering
     Events of one publisher reach a subscriber in the order it published them.
@@ -53,6 +54,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Final, Protocol
 
+# The store's record type; re-exported here because it is the unit every
+# contract of this package speaks in (the store is the layer below events).
 from autotuner.store import StoredEvent
 
 #: The topic of the task-level events of all tasks (``/api/ws/tasks``).
@@ -74,6 +77,44 @@ class EventSink(Protocol):
         """The transport may have lost events (e.g. it reconnected): catch up from the store."""
 
 
+class EventLog(Protocol):
+    """What the hub reads from the store: the durable, per-task numbered event log.
+
+    :class:`~autotuner.store.Store` is one; the hub needs nothing else of it.
+    """
+
+    async def last_event_id(self, task_id: int) -> int | None:
+        """The newest id of the task's events (0 if none); None for an unknown task."""
+
+    async def event_sizes(
+        self, task_id: int, *, after: int = 0, limit: int = 1000, experiment_pk: int | None = None
+    ) -> list[tuple[int, int]]:
+        """``(id, payload bytes)`` of the task's events after ``after``, oldest first."""
+
+    async def read_events(
+        self,
+        task_id: int,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        experiment_pk: int | None = None,
+    ) -> list[StoredEvent]:
+        """The task's events after ``after``, oldest first, at most ``limit``."""
+
+
+class _NoSink:
+    """Where a transport delivers in a process without a hub: nowhere."""
+
+    def deliver_task(self, event: StoredEvent) -> None:
+        pass
+
+    def deliver_all(self, event: StoredEvent) -> None:
+        pass
+
+    def resync(self) -> None:
+        pass
+
+
 class Transport(ABC):
     """Carries recorded events from publishers to the hubs that subscribed (see module doc)."""
 
@@ -81,9 +122,12 @@ class Transport(ABC):
     name: str = "?"
     #: True when events can be lost silently, so the hub should poll the store.
     needs_sweep: bool = False
+    #: Where subscribed events go: the hub of this process, once one is bound.
+    _sink: EventSink = _NoSink()
 
     def bind(self, sink: EventSink) -> None:
-        """Set where subscribed events go; called once, before :meth:`start`."""
+        """Set where subscribed events go; called once, by the hub, before :meth:`start`.
+        Without it (a publishing-only process) events of the process go nowhere."""
         self._sink = sink
 
     async def start(self) -> None:  # noqa: B027 - optional hook

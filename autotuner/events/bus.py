@@ -2,7 +2,8 @@
 
 ``publish`` records the event in the store first (which gives it its id and
 makes it survive anything that follows), then hands it to the transport, which
-carries it to the fan-out hub of every API process.
+carries it to the fan-out hub of every API process. The bus owns no hub: a
+process that serves WebSocket clients builds one beside it (``hub.py``).
 """
 
 from __future__ import annotations
@@ -11,49 +12,32 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from autotuner.config import Settings
 from autotuner.domain import Event, TaskPublic, TaskStatus
 from autotuner.events._base import Transport
 from autotuner.events._memory import MemoryTransport
-from autotuner.events.hub import SEND_BUFFER_BYTES, FanoutHub, RateLimitedLog
+from autotuner.logs import RateLimitedLog
 from autotuner.store import Store, StoredEvent
 
 log = logging.getLogger("autotuner.events.bus")
 
 
 class EventBus:
-    """Publishes events of any process and fans them out to this process's clients."""
+    """Records and publishes the events of any process (fan-out is the hub's)."""
 
-    def __init__(
-        self,
-        store: Store,
-        transport: Transport,
-        *,
-        send_buffer: int = 1024,
-        send_buffer_bytes: int = SEND_BUFFER_BYTES,
-        replay_cap: int = 10_000,
-        sweep_interval: float = 5.0,
-    ) -> None:
+    def __init__(self, store: Store, transport: Transport) -> None:
         self.store = store
         self.transport = transport
-        self.hub = FanoutHub(
-            store,
-            transport,
-            send_buffer=send_buffer,
-            send_buffer_bytes=send_buffer_bytes,
-            replay_cap=replay_cap,
-            sweep_interval=sweep_interval,
-        )
         self.events_published = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._publish_log = RateLimitedLog(log)
         self._rate_at = time.monotonic()
-        self._rate_marks = (0, 0)
-        self._rates = (0.0, 0.0)
+        self._rate_mark = 0
+        self._rate = 0.0
 
     @property
     def mode(self) -> str:
@@ -65,7 +49,7 @@ class EventBus:
         await self.transport.start()
 
     async def close(self) -> None:
-        await self.hub.close()
+        """Close the transport (close a hub bound to it first: ``FanoutHub.close``)."""
         await self.transport.close()
 
     async def publish(self, event: Event, *, experiment_pk: int | None = None) -> StoredEvent:
@@ -150,48 +134,18 @@ class EventBus:
         return future.result(timeout)
 
     def stats(self) -> dict[str, Any]:
-        """Connection and throughput figures for ``GET /api/system/stats``."""
-        hub = self.hub
+        """Publishing figures; the API's ``GET /api/system/stats`` adds its hub's."""
         now = time.monotonic()
         elapsed = now - self._rate_at
         if elapsed >= 1.0:
-            published, delivered = self._rate_marks
-            self._rates = (
-                (self.events_published - published) / elapsed,
-                (hub.deliveries - delivered) / elapsed,
-            )
+            self._rate = (self.events_published - self._rate_mark) / elapsed
             self._rate_at = now
-            self._rate_marks = (self.events_published, hub.deliveries)
+            self._rate_mark = self.events_published
         return {
-            "connections": hub.connections,
-            "topics": hub.topics,
             "events_published": self.events_published,
-            "events_per_second": round(self._rates[0], 2),
-            "events_received": hub.events_received,
-            "deliveries": hub.deliveries,
-            "deliveries_per_second": round(self._rates[1], 2),
-            "direct_deliveries": hub.direct_deliveries,
-            **_latency_ms(hub.latencies),
+            "events_per_second": round(self._rate, 2),
             "mode": self.mode,
         }
-
-    async def subscriber_count(self, task_id: int) -> int:
-        """WebSocket clients of ``task_id``: every API process's in the Redis mode."""
-        return await self.transport.subscriber_count(task_id, self.hub.local_count(task_id))
-
-
-def _latency_ms(samples: Iterable[float]) -> dict[str, float | None]:
-    """p50/p99 of recent events' creation-to-hub latency, in milliseconds."""
-    from autotuner.stats import percentile
-
-    ordered = sorted(samples)
-    if not ordered:
-        return {"event_latency_p50_ms": None, "event_latency_p99_ms": None}
-
-    return {
-        "event_latency_p50_ms": round(1000 * percentile(ordered, 50), 3),
-        "event_latency_p99_ms": round(1000 * percentile(ordered, 99), 3),
-    }
 
 
 def create_event_bus(settings: Settings, store: Store, *, namespace: str | None = None) -> EventBus:
@@ -208,9 +162,4 @@ def create_event_bus(settings: Settings, store: Store, *, namespace: str | None 
         transport = RedisTransport(settings.redis_url, namespace=ns)
     else:
         transport = MemoryTransport()
-    return EventBus(
-        store,
-        transport,
-        send_buffer=settings.ws_send_buffer,
-        send_buffer_bytes=settings.ws_send_buffer_bytes,
-    )
+    return EventBus(store, transport)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from autotuner.events import EventBus, MemoryTransport, Transport
+from autotuner.events import EventBus, FanoutHub, MemoryTransport, Transport
 from autotuner.events._redis import RedisTransport
 from autotuner.store import Store
-from tests.events.support import redis_target  # noqa: F401 - a fixture
+from tests.events.support import RedisTarget, redis_target  # noqa: F401 - a fixture
 
 
 @pytest.fixture
@@ -41,31 +42,65 @@ def transport_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def make_bus(
-    transport_kind: str, request: pytest.FixtureRequest
-) -> AsyncIterator[Callable[..., Awaitable[EventBus]]]:
-    """Started buses over ``transport_kind``; with Redis, buses of one test share a namespace
-    (as processes of one deployment do)."""
-    buses: list[EventBus] = []
-    target = request.getfixturevalue("redis_target") if transport_kind == "redis" else None
+class Processes:
+    """The event side of the processes of one test: started buses, and the hubs of
+    the API processes among them; with Redis, they share a namespace (as processes
+    of one deployment do)."""
 
-    async def make(store: Store, **kwargs: object) -> EventBus:
-        transport: Transport
-        if target is None:
-            transport = MemoryTransport()
-        else:
-            transport = RedisTransport(
-                target.url,
-                namespace=target.namespace,
-                heartbeat=float(kwargs.pop("heartbeat", 2.0)),  # type: ignore[arg-type]
-                ttl=float(kwargs.pop("ttl", 6.0)),  # type: ignore[arg-type]
-            )
-        bus = EventBus(store, transport, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, target: RedisTarget | None) -> None:
+        self.target = target
+        self.buses: list[EventBus] = []
+        self.hubs: list[FanoutHub] = []
+
+    def transport(self, heartbeat: float = 2.0, ttl: float = 6.0) -> Transport:
+        if self.target is None:
+            return MemoryTransport()
+        return RedisTransport(
+            self.target.url, namespace=self.target.namespace, heartbeat=heartbeat, ttl=ttl
+        )
+
+    async def worker(self, store: Store, **transport: float) -> EventBus:
+        """A process that only publishes: a bus and no hub."""
+        bus = EventBus(store, self.transport(**transport))
         await bus.start()
-        buses.append(bus)
+        self.buses.append(bus)
         return bus
 
-    yield make
-    for bus in buses:
-        await bus.close()
+    async def api(self, store: Store, **hub_options: Any) -> tuple[EventBus, FanoutHub]:
+        """An API process: a bus and the hub built beside it on its transport
+        (``hub_options``: send_buffer, send_buffer_bytes, replay_cap, sweep_interval)."""
+        transport = self.transport()
+        hub = FanoutHub(store, transport, **hub_options)
+        self.hubs.append(hub)
+        bus = EventBus(store, transport)
+        await bus.start()
+        self.buses.append(bus)
+        return bus, hub
+
+    async def close(self) -> None:
+        for hub in self.hubs:
+            await hub.close()
+        for bus in self.buses:
+            await bus.close()
+
+
+@pytest.fixture
+async def processes(
+    transport_kind: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Processes]:
+    target = request.getfixturevalue("redis_target") if transport_kind == "redis" else None
+    procs = Processes(target)
+    yield procs
+    await procs.close()
+
+
+@pytest.fixture
+def make_bus(processes: Processes) -> Callable[..., Awaitable[EventBus]]:
+    """Started buses over ``transport_kind``, each as in a worker (no hub)."""
+    return processes.worker
+
+
+@pytest.fixture
+def make_api(processes: Processes) -> Callable[..., Awaitable[tuple[EventBus, FanoutHub]]]:
+    """``(bus, hub)`` pairs over ``transport_kind``, each as in an API process."""
+    return processes.api

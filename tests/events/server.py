@@ -1,4 +1,4 @@
-"""A minimal real server for the event-pipeline tests: Store + EventBus + the ws router.
+"""A minimal real server for the event-pipeline tests: Store + EventBus + hub + the ws router.
 
 Run as ``python -m tests.events.server --port P --database-url URL [--redis-url URL
 --namespace NS] [--send-buffer N] [--product]``. It also mounts ``POST /test/publish``
@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from autotuner.api.deps import EventStats
 from autotuner.config import Settings
 from autotuner.domain import EventType, create_event
 from autotuner.testing import events_app
@@ -58,8 +59,8 @@ def add_test_routes(app: FastAPI) -> None:
         return {"last_id": last}
 
     @app.get("/test/stats")
-    async def stats(request: Request) -> dict[str, Any]:
-        return request.app.state.bus.stats()
+    async def stats(figures: EventStats) -> dict[str, Any]:
+        return figures
 
 
 def main() -> None:

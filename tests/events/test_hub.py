@@ -15,8 +15,9 @@ import pytest
 
 from autotuner.domain import EventType, create_event
 from autotuner.events import CLOSE_TOO_SLOW, EventBus, Outgoing, Subscriber
+from autotuner.events._base import _NoSink
 from autotuner.events._redis import RedisTransport
-from autotuner.events.hub import read_page
+from autotuner.events.replay import read_page
 from autotuner.store import Store
 from tests.events.support import kill_subscriptions, new_task
 
@@ -35,7 +36,7 @@ async def received(sub: Subscriber, last_id: int, within: float = 10.0) -> list[
                 continue
             assert not sub.closed, f"closed with {sub.close_code}: {sub.close_reason}"
             continue
-        out.append(json.loads(sub.queue.popleft().message["text"]))
+        out.append(json.loads(sub.queue.popleft().text))
     return out
 
 
@@ -43,11 +44,11 @@ def progress(task_id: int, n: int = 0, **data: Any):
     return create_event(EventType.TASK_PROGRESS, task_id, message=f"p{n}", data={"n": n, **data})
 
 
-async def test_publish_records_first_then_delivers_in_order(store: Store, make_bus) -> None:
-    bus: EventBus = await make_bus(store)
+async def test_publish_records_first_then_delivers_in_order(store: Store, make_api) -> None:
+    bus, hub = await make_api(store)
     task = await new_task(store)
-    sub = bus.hub.new_subscriber(task)
-    await bus.hub.subscribe(sub)
+    sub = hub.new_subscriber(task)
+    await hub.subscribe(sub)
     for n in range(1, 31):
         recorded = await bus.publish(progress(task, n))
         assert recorded.id == n
@@ -57,19 +58,19 @@ async def test_publish_records_first_then_delivers_in_order(store: Store, make_b
     stored = await store.read_events(task)
     assert [json.loads(s.payload) for s in stored] == events
     assert bus.stats()["events_published"] == 30
-    assert bus.stats()["deliveries"] >= 30
+    assert hub.stats()["deliveries"] >= 30
 
 
-async def test_out_of_order_and_duplicate_arrivals_are_repaired(store: Store, make_bus) -> None:
-    bus: EventBus = await make_bus(store)
+async def test_out_of_order_and_duplicate_arrivals_are_repaired(store: Store, make_api) -> None:
+    bus, hub = await make_api(store)
     task = await new_task(store)
-    sub = bus.hub.new_subscriber(task)
-    await bus.hub.subscribe(sub)
+    sub = hub.new_subscriber(task)
+    await hub.subscribe(sub)
     recorded = [await store.append_event(progress(task, n)) for n in range(1, 7)]
     # As from two publishers racing, with a duplicate: 3 arrives first (gap: 1, 2
     # come from the store), then 1, 2, 5 (gap: 4), 6, 3 again, 4.
     for i in (2, 0, 1, 4, 5, 2, 3):
-        bus.hub.deliver_task(recorded[i])
+        hub.deliver_task(recorded[i])
     events = await received(sub, 6)
     assert [e["id"] for e in events] == [1, 2, 3, 4, 5, 6]
     await asyncio.sleep(0.05)
@@ -77,12 +78,12 @@ async def test_out_of_order_and_duplicate_arrivals_are_repaired(store: Store, ma
 
 
 async def test_event_missed_by_the_transport_is_filled_from_the_store(
-    store: Store, make_bus
+    store: Store, make_api
 ) -> None:
-    bus: EventBus = await make_bus(store)
+    bus, hub = await make_api(store)
     task = await new_task(store)
-    sub = bus.hub.new_subscriber(task)
-    await bus.hub.subscribe(sub)
+    sub = hub.new_subscriber(task)
+    await hub.subscribe(sub)
     await bus.publish(progress(task, 1))
     await store.append_event(progress(task, 2))  # recorded, never published (publisher died)
     await bus.publish(progress(task, 3))
@@ -90,23 +91,25 @@ async def test_event_missed_by_the_transport_is_filled_from_the_store(
 
 
 @pytest.mark.parametrize("transport_kind", ["redis"], indirect=True)
-async def test_lost_last_event_arrives_by_the_sweep(store: Store, make_bus) -> None:
-    bus: EventBus = await make_bus(store, sweep_interval=0.2)
+async def test_lost_last_event_arrives_by_the_sweep(store: Store, make_api) -> None:
+    bus, hub = await make_api(store, sweep_interval=0.2)
     task = await new_task(store)
-    sub = bus.hub.new_subscriber(task)
-    await bus.hub.subscribe(sub)
+    sub = hub.new_subscriber(task)
+    await hub.subscribe(sub)
     await bus.publish(progress(task, 1))
     await store.append_event(progress(task, 2))  # no later event will reveal the gap
     assert [e["id"] for e in await received(sub, 2, within=5)] == [1, 2]
 
 
 @pytest.mark.parametrize("transport_kind", ["redis"], indirect=True)
-async def test_hub_catches_up_after_redis_reconnect(store: Store, make_bus, redis_target) -> None:
+async def test_hub_catches_up_after_redis_reconnect(
+    store: Store, make_bus, make_api, redis_target
+) -> None:
     publisher: EventBus = await make_bus(store)  # a worker process
-    api: EventBus = await make_bus(store, sweep_interval=60)  # an API process
+    api, hub = await make_api(store, sweep_interval=60)  # an API process
     task = await new_task(store)
-    sub = api.hub.new_subscriber(task)
-    await api.hub.subscribe(sub)
+    sub = hub.new_subscriber(task)
+    await hub.subscribe(sub)
     await publisher.publish(progress(task, 1))
     assert [e["id"] for e in await received(sub, 1)] == [1]
     transport = api.transport
@@ -118,16 +121,16 @@ async def test_hub_catches_up_after_redis_reconnect(store: Store, make_bus, redi
     events = await received(sub, 11)
     assert [e["id"] for e in events] == list(range(2, 12))
     assert transport.reconnects >= 1
-    assert api.hub.events_received < 11, "nothing was lost in transit: the test proves nothing"
+    assert hub.events_received < 11, "nothing was lost in transit: the test proves nothing"
 
 
-async def test_slow_subscriber_is_cut_off_without_slowing_others(store: Store, make_bus) -> None:
-    bus: EventBus = await make_bus(store, send_buffer=5)
+async def test_slow_subscriber_is_cut_off_without_slowing_others(store: Store, make_api) -> None:
+    bus, hub = await make_api(store, send_buffer=5)
     task = await new_task(store)
-    slow = bus.hub.new_subscriber(task)
-    fast = bus.hub.new_subscriber(task)
-    await bus.hub.subscribe(slow)
-    await bus.hub.subscribe(fast)
+    slow = hub.new_subscriber(task)
+    fast = hub.new_subscriber(task)
+    await hub.subscribe(slow)
+    await hub.subscribe(fast)
     got: list[dict[str, Any]] = []
     for n in range(1, 21):
         await bus.publish(progress(task, n))
@@ -136,39 +139,39 @@ async def test_slow_subscriber_is_cut_off_without_slowing_others(store: Store, m
     assert slow.closed and slow.close_code == CLOSE_TOO_SLOW
     assert "resume with last_event_id=0" in slow.close_reason
     assert not slow.queue  # its buffer was released
-    assert bus.hub.local_count(task) == 1
+    assert hub.local_count(task) == 1
 
 
-async def test_subscriber_counts_span_processes(store: Store, make_bus, transport_kind) -> None:
-    a: EventBus = await make_bus(store)
-    b: EventBus = await make_bus(store) if transport_kind == "redis" else a
+async def test_subscriber_counts_span_processes(store: Store, make_api, transport_kind) -> None:
+    _, a = await make_api(store)
+    _, b = await make_api(store) if transport_kind == "redis" else (None, a)
     task = await new_task(store)
-    subs = [a.hub.new_subscriber(task), a.hub.new_subscriber(task), b.hub.new_subscriber(task)]
-    for sub, bus in zip(subs, (a, a, b), strict=True):
-        await bus.hub.subscribe(sub)
+    subs = [a.new_subscriber(task), a.new_subscriber(task), b.new_subscriber(task)]
+    for sub, hub in zip(subs, (a, a, b), strict=True):
+        await hub.subscribe(sub)
     assert await a.subscriber_count(task) == 3
     assert await b.subscriber_count(task) == 3
-    await b.hub.unsubscribe(subs[2])
+    await b.unsubscribe(subs[2])
     await asyncio.sleep(0.1)
     assert await a.subscriber_count(task) == 2
     assert await a.subscriber_count(task + 1000) == 0
 
 
-async def test_resume_plans(store: Store, make_bus) -> None:
-    bus: EventBus = await make_bus(store, replay_cap=5)
+async def test_resume_plans(store: Store, make_api) -> None:
+    bus, hub = await make_api(store, replay_cap=5)
     task = await new_task(store)
     for n in range(1, 9):
         await bus.publish(progress(task, n))
 
     async def plan(last: int | None, pk: int | None = None):
-        sub = bus.hub.new_subscriber(task, pk)
-        await bus.hub.subscribe(sub)
+        sub = hub.new_subscriber(task, pk)
+        await hub.subscribe(sub)
         try:
-            replay = await bus.hub.replay(sub, last)
+            replay = await hub.replay(sub, last)
             ids = [e.id async for e in replay.events()]
             return replay, ids, sub.last_id
         finally:
-            await bus.hub.unsubscribe(sub)
+            await hub.unsubscribe(sub)
 
     replay, ids, start = await plan(5)
     assert (replay.newest, replay.count, ids, start) == (8, 3, [6, 7, 8], 8)
@@ -207,16 +210,26 @@ async def test_a_publishing_only_process_subscribes_to_nothing(store: Store, mak
     transport = worker.transport
     assert isinstance(transport, RedisTransport)
     assert transport._pubsub is None and transport._reader is None
-    assert worker.stats()["topics"] == 0 and worker.hub._tasks == set()
+    # ... and builds no hub: nothing of fan-out exists in it.
+    assert not hasattr(worker, "hub") and "topics" not in worker.stats()
+    assert isinstance(transport._sink, _NoSink)
 
 
-async def test_large_events_cut_off_a_slow_subscriber_by_bytes(store: Store, make_bus) -> None:
-    bus: EventBus = await make_bus(store, send_buffer=1000, send_buffer_bytes=300_000)
+@pytest.mark.parametrize("transport_kind", ["memory"], indirect=True)
+async def test_an_embedded_bus_without_a_hub_publishes(store: Store, make_bus) -> None:
+    bus: EventBus = await make_bus(store)  # e.g. ``autotuner run``: no clients, no hub
     task = await new_task(store)
-    slow = bus.hub.new_subscriber(task)
-    fast = bus.hub.new_subscriber(task)
-    await bus.hub.subscribe(slow)
-    await bus.hub.subscribe(fast)
+    assert [(await bus.publish(progress(task, n))).id for n in range(3)] == [1, 2, 3]
+    assert [e.id for e in await store.read_events(task)] == [1, 2, 3]
+
+
+async def test_large_events_cut_off_a_slow_subscriber_by_bytes(store: Store, make_api) -> None:
+    bus, hub = await make_api(store, send_buffer=1000, send_buffer_bytes=300_000)
+    task = await new_task(store)
+    slow = hub.new_subscriber(task)
+    fast = hub.new_subscriber(task)
+    await hub.subscribe(slow)
+    await hub.subscribe(fast)
     blob = "x" * 100_000
     for n in range(1, 6):
         await bus.publish(progress(task, n, blob=blob))
@@ -225,7 +238,7 @@ async def test_large_events_cut_off_a_slow_subscriber_by_bytes(store: Store, mak
     assert slow.closed and slow.close_code == CLOSE_TOO_SLOW
     assert "resume with last_event_id=0" in slow.close_reason
     assert not slow.queue and slow.queued_bytes == 0
-    assert bus.hub.local_count(task) == 1
+    assert hub.local_count(task) == 1
 
 
 def test_one_item_always_fits_and_sizes_follow_the_queue() -> None:
@@ -239,8 +252,8 @@ def test_one_item_always_fits_and_sizes_follow_the_queue() -> None:
     assert sub.close_code == CLOSE_TOO_SLOW and sub.queued_bytes == 0
 
 
-async def test_pages_are_bounded_by_bytes(store: Store, make_bus) -> None:
-    bus: EventBus = await make_bus(store)
+async def test_pages_are_bounded_by_bytes(store: Store, make_api) -> None:
+    bus, hub = await make_api(store)
     task = await new_task(store)
     blob = "x" * 100_000
     for n in range(1, 26):
@@ -255,11 +268,11 @@ async def test_pages_are_bounded_by_bytes(store: Store, make_bus) -> None:
     assert [e.id for e in page] == [21, 22, 23, 24, 25] and not more
 
     # A replay of 2.5 MB comes in pages of about PAGE_BYTES, every event once.
-    sub = bus.hub.new_subscriber(task)
-    await bus.hub.subscribe(sub)
+    sub = hub.new_subscriber(task)
+    await hub.subscribe(sub)
     try:
-        replay = await bus.hub.replay(sub, 0)
+        replay = await hub.replay(sub, 0)
         assert replay.count == 25
         assert [e.id async for e in replay.events()] == list(range(1, 26))
     finally:
-        await bus.hub.unsubscribe(sub)
+        await hub.unsubscribe(sub)

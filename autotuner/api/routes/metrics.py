@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from autotuner.api.deps import BusDep, StoreDep
+from autotuner.api.deps import EventStats, StoreDep
 from autotuner.domain import TaskStatus
 
 router = APIRouter(tags=["system"])
@@ -48,9 +48,8 @@ _FROM_STATS = {
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(bus: BusDep, store: StoreDep) -> str:
+async def metrics(stats: EventStats, store: StoreDep) -> str:
     """This API process's figures in the Prometheus text format."""
-    stats = bus.stats()
     lines: list[str] = []
     for name, (key, kind, help_text) in _FROM_STATS.items():
         if stats.get(key) is None:

@@ -12,7 +12,7 @@ import yaml
 from fastapi import APIRouter
 
 from autotuner import __version__
-from autotuner.api.deps import BusDep, SettingsDep, StoreDep
+from autotuner.api.deps import EventStats, SettingsDep, StoreDep
 from autotuner.domain import TaskSpec
 
 router = APIRouter(prefix="/api", tags=["system"])
@@ -55,8 +55,8 @@ async def gpus() -> dict[str, Any]:
 
 
 @router.get("/system/stats")
-async def stats(bus: BusDep) -> dict[str, Any]:
-    return bus.stats()
+async def stats(figures: EventStats) -> dict[str, Any]:
+    return figures
 
 
 @router.get("/examples")
