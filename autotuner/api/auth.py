@@ -103,14 +103,14 @@ def _token(scope: Scope) -> str:
         if name == b"authorization":
             kind, _, token = value.decode("latin-1").partition(" ")
             if kind.lower() == "bearer" and token.strip():
-                return token.strip()
+                return str(token.strip())
     if scope["type"] == "websocket":
         for protocol in scope.get("subprotocols") or ():
             if protocol.startswith(TOKEN_SUBPROTOCOL) and len(protocol) > len(TOKEN_SUBPROTOCOL):
                 return str(protocol[len(TOKEN_SUBPROTOCOL) :])
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if query.get("token"):
-        return query["token"][0]
+        return str(query["token"][0])
     if scope["type"] == "websocket":  # a close reason holds 123 bytes
         raise AuthError(
             "authentication required: 'Authorization: Bearer <token>' or subprotocols "

@@ -15,19 +15,23 @@ from autotuner.worker.queue import TaskQueue
 
 
 def get_store(request: Request) -> Store:
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_queue(request: Request) -> TaskQueue:
-    return request.app.state.queue
+    queue: TaskQueue = request.app.state.queue
+    return queue
 
 
 def get_bus(request: Request) -> EventBus:
-    return request.app.state.bus
+    bus: EventBus = request.app.state.bus
+    return bus
 
 
 def hub_of(connection: HTTPConnection) -> FanoutHub:

@@ -417,5 +417,5 @@ def _error_message(body: str) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])[:300]
         if isinstance(obj.get("detail"), str):
-            return obj["detail"][:300]
+            return str(obj["detail"])[:300]
     return body[:300]

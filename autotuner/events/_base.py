@@ -56,7 +56,7 @@ from typing import Final, Protocol
 
 # The store's record type; re-exported here because it is the unit every
 # contract of this package speaks in (the store is the layer below events).
-from autotuner.store import StoredEvent
+from autotuner.store import StoredEvent as StoredEvent  # re-exported beside EventLog
 
 #: The topic of the task-level events of all tasks (``/api/ws/tasks``).
 ALL_TASKS: Final = None

@@ -202,7 +202,7 @@ class RedisTransport(Transport):
                 await pubsub.subscribe(*wanted)
                 self._sent.update(wanted)
             else:
-                await pubsub.connect()
+                await pubsub.connect()  # type: ignore[no-untyped-call]
             self._resync_after = set(wanted) if resync and wanted else None
             self._pubsub = pubsub
             self._may_have_missed = True

@@ -135,7 +135,7 @@ class PerformanceModel:
             ms += self.d0 * step.context_tokens / 400_000.0
         if step.prefill_tokens:
             ms += self.d0 * (0.4 + 0.004 * step.prefill_tokens + 0.05 * step.prefill_seqs)
-        return ms / self.tp_speedup + self.tp_comm
+        return float(ms / self.tp_speedup + self.tp_comm)
 
     def describe(self) -> dict[str, float | int | str]:
         """Derived figures, logged at start-up and served at ``/sim/info``."""
