@@ -1,7 +1,8 @@
 """Domain schemas shared by every layer: task spec, task, experiment, event.
 
-This module imports nothing of ours. Wire names follow ``DESIGN.md`` and the
-seed project's task files, which are accepted as they are.
+This module imports nothing of ours. Wire names are those of the REST API
+(``/docs`` of a running server) and of ``docs/websocket.md``; task files are
+accepted in the format the README describes (``examples/`` holds some).
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
 
 
 class _Spec(BaseModel):
-    # The seed's files carry fields we do not use (namespace, runtime_image_tag, ...):
+    # Task files written for other deployments carry fields we do not use
+    # (namespace, runtime_image_tag, ...):
     # keep them so a task round-trips unchanged, as long as they can be stored.
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     __pydantic_extra__: dict[str, FreeJson] = Field(init=False)
@@ -387,7 +389,7 @@ class BenchmarkSpec(_Spec):
 
 
 class TaskSpec(_Spec):
-    """A task file as the seed project writes it (JSON or YAML)."""
+    """A task file (JSON or YAML), in the format the README describes."""
 
     task_name: str = Field(min_length=1, max_length=200)
     description: Annotated[str, AfterValidator(_text)] = Field(
@@ -512,7 +514,8 @@ def create_event(
     message: str = "",
     data: dict[str, Any] | None = None,
 ) -> Event:
-    """The seed's ``create_event`` helper."""
+    """An event of ``event_type`` for ``task_id``, stamped now (see ``events/payloads.py``
+    for the payloads of task and experiment events)."""
     return Event(
         type=event_type,
         task_id=task_id,

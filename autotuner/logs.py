@@ -154,7 +154,8 @@ def configure(logfile: Path, level: str = "INFO") -> None:
     formatter = SafeFormatter()
     stream = logging.StreamHandler()
     stream.setFormatter(formatter)
-    # The seed's debugging recipe: `tail -f logs/worker.log | grep EventBroadcaster`.
+    # Event lines carry `[EventBroadcaster]` so that
+    # `tail -f data/logs/worker.log | grep EventBroadcaster` follows them (README).
     file = PrivateRotatingFileHandler(logfile, maxBytes=20_000_000, backupCount=3)
     file.setFormatter(formatter)
     root.handlers[:] = [stream, file]

@@ -1,4 +1,4 @@
-"""The event bus: the seed's EventBroadcaster, durable and multi-process.
+"""The event bus: every process publishes through it, durably and across processes.
 
 ``publish`` records the event in the store first (which gives it its id and
 makes it survive anything that follows), then hands it to the transport, which
@@ -111,7 +111,7 @@ class EventBus:
     def publish_sync(
         self, event: Event, timeout: float | None = 30.0, *, experiment_pk: int | None = None
     ) -> StoredEvent:
-        """The seed's ``broadcast_sync``: publish from synchronous code in another thread.
+        """Publish from synchronous code in another thread.
 
         Runs :meth:`publish` on the bus's event loop and waits for it. Calling it
         on that loop's own thread would deadlock, so it raises ``RuntimeError``

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from autotuner.api.app import create_app
 from autotuner.config import Settings
 
-# Task files in the seed project's own format, as users have them.
+# Task files in the format users already have (README; examples/).
 SEED_DOCKER_TASK: dict[str, Any] = {
     "task_name": "docker-slo-aware-tune",
     "description": "Docker deployment with SLO-aware scoring",
@@ -94,7 +94,7 @@ def test_seed_task_files_are_accepted_as_they_are(client: TestClient) -> None:
         assert task["spec"]["model"]["namespace"] == "autotuner"
     bayes = client.get("/api/tasks").json()[0]
     assert bayes["spec"]["runtime_image_tag"] == "v0.5.2-cu126"
-    assert bayes["deployment_mode"] == "docker"  # the seed's default
+    assert bayes["deployment_mode"] == "docker"  # the default of that format
 
 
 def test_unsupported_deployment_mode_fails_with_a_reason(client: TestClient) -> None:

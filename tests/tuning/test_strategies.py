@@ -102,7 +102,7 @@ def test_bayesian_suggests_distinct_points_and_finds_a_good_one() -> None:
 
 
 def test_bayesian_restore_keeps_every_score_with_its_own_parameters() -> None:
-    """The seed project re-attached old scores to new parameters on resume."""
+    """A strategy restored on resume must not re-attach old scores to new parameters."""
     original = BayesianStrategy(SPACE, max_iterations=10, direction="maximize", seed=5)
     history = []
     for _ in range(6):

@@ -25,7 +25,7 @@ _ACTIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 @router.post("", status_code=201, response_model=TaskPublic)
 async def create_task(spec: TaskSpec, store: StoreDep) -> TaskPublic:
-    """Create a task from a task file (the seed project's JSON format)."""
+    """Create a task from a task file (JSON; the format is described in the README)."""
     _check_runnable(spec)
     try:
         task = await store.create_task(spec)
