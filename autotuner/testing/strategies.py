@@ -120,7 +120,7 @@ class StrategyContract:
     def test_restoring_the_whole_space_leaves_nothing_to_suggest(
         self, make_strategy: StrategyFactory
     ) -> None:
-        space = {"a": [1, 2], "b": ["x", "y"]}
+        space: dict[str, list[Any]] = {"a": [1, 2], "b": ["x", "y"]}
         everything = drain(make_strategy(space, 10, "minimize"), lambda p: 1.0)
         resumed = make_strategy(space, 10, "minimize")
         resumed.restore([(p, 1.0) for p in everything])
