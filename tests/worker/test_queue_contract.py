@@ -22,6 +22,9 @@ from tests.helpers import AutotunerProcess
 
 Spawn = Callable[..., AutotunerProcess]
 
+# Every test runs sim tasks of a few seconds; the suite's own deadlines come first.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
 
 class _Backend(QueueBackend):
     def __init__(self, settings: Settings) -> None:
