@@ -34,11 +34,11 @@ SPACE: dict[str, list[Any]] = {
 
 def throughput(params: Mapping[str, Any]) -> float:
     """A made-up objective over :data:`SPACE`, best at max-num-seqs 32, 0.9, chunked."""
-    seqs = params["max-num-seqs"]
+    seqs = int(params["max-num-seqs"])
     return (
         1000
         - abs(seqs - 32) * 10
-        + params["gpu-memory-utilization"] * 100
+        + float(params["gpu-memory-utilization"]) * 100
         + (50 if params["enable-chunked-prefill"] else 0)
     )
 
