@@ -20,6 +20,10 @@ import pytest
 
 from tests.helpers import AutotunerProcess, RedisServer
 
+# The contract suites shipped in the package use plain asserts: give them pytest's
+# messages (before any test module imports them).
+pytest.register_assert_rewrite("autotuner.testing")
+
 PG_DSN = os.environ.get("AUTOTUNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTOTUNER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 

@@ -6,9 +6,10 @@ import math
 import random
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autotuner.tuning._base import Params
+if TYPE_CHECKING:
+    from autotuner.tuning._base import Params
 
 
 class SearchSpace:

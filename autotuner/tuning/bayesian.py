@@ -21,9 +21,8 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
-from autotuner.tuning._base import Direction, Params
+from autotuner.tuning._base import Direction, Params, _Tracked
 from autotuner.tuning._space import sample_indices
-from autotuner.tuning.grid import _Tracked
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,8 @@ import random as _random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from autotuner.tuning._base import Direction, Params
+from autotuner.tuning._base import Direction, Params, _Tracked
 from autotuner.tuning._space import sample_indices
-from autotuner.tuning.grid import _Tracked
 
 
 class RandomStrategy(_Tracked):

@@ -48,6 +48,30 @@ class QueueUnavailable(Exception):
 
 
 class TaskQueue(abc.ABC):
+    """How started tasks reach a runner (the contract suite: ``autotuner.testing.queues``).
+
+    Delivery
+        A submitted task is run to a final state (``completed``, ``failed`` or
+        ``cancelled``) with its final event stored, by one runner at a time: a
+        runner first claims the task in the store, so a task submitted twice
+        runs once. A task whose runner disappears (a killed worker, a runner
+        that gave up) is taken up again by a sweep once its heartbeat is older
+        than ``worker_stale_seconds``, and resumes from its stored experiments.
+    Ordering
+        None promised between tasks (ARQ orders jobs by enqueue time only to
+        the millisecond).
+    Concurrency
+        At most ``max_concurrent_tasks`` tasks run at once per runner process
+        (the API process when embedded, each ``autotuner worker`` otherwise).
+    Cancel
+        Always ends a task: one still waiting, or one no runner runs (see
+        :meth:`runs_here` and :meth:`orphaned_before`), at once; a running one
+        by its runner, soon after.
+    Close
+        Stops what this process runs without ending any task: a task it was
+        running is left to be taken up again.
+    """
+
     def __init__(self, settings: Settings, store: Store, bus: EventBus) -> None:
         self.settings = settings
         self.store = store
