@@ -70,15 +70,26 @@ class TaskRunner:
         whatever fails (an odd stored spec, a lost database, a bug), the task ends
         ``failed`` with its ``task_failed`` event stored, never stays running.
         """
-        stale_before = time.time() - self.settings.worker_stale_seconds
-        claimed = await retry_while_unavailable(
-            lambda: self.store.claim_task(task_id, self.presence.id, stale_before=stale_before),
-            f"Task {task_id}: cannot claim it yet",
-        )
-        if not claimed:
-            log.info("Task %d is owned by another worker or not runnable; skipping", task_id)
+        if task_id in self._cancel:
+            # A second job for a task this process already runs (submitted twice,
+            # or re-enqueued by a sweep): the claim below would succeed again for
+            # the same worker id, so it is refused here, before any await.
+            log.info("Task %d is already running in this worker; skipping", task_id)
             return
         cancel = self._cancel[task_id] = asyncio.Event()
+        try:
+            stale_before = time.time() - self.settings.worker_stale_seconds
+            claimed = await retry_while_unavailable(
+                lambda: self.store.claim_task(task_id, self.presence.id, stale_before=stale_before),
+                f"Task {task_id}: cannot claim it yet",
+            )
+        except BaseException:
+            self._cancel.pop(task_id, None)
+            raise
+        if not claimed:
+            self._cancel.pop(task_id, None)
+            log.info("Task %d is owned by another worker or not runnable; skipping", task_id)
+            return
         self.presence.current.add(task_id)
         try:
             await self._run_owned(task_id, cancel)

@@ -8,7 +8,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,15 +106,15 @@ class ArqBackend(_Backend):
         await wait_for("the worker registered", registered, within=60)
 
 
-@pytest.fixture(params=["embedded", "arq"])
-async def queue_backend(
-    request: pytest.FixtureRequest, tmp_path: Path, spawn: Spawn
+@asynccontextmanager
+async def _open_backend(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, spawn: Spawn, **settings: Any
 ) -> AsyncIterator[QueueBackend]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     backend: _Backend
-    if request.param == "embedded":
-        backend = EmbeddedBackend(queue_settings(data_dir))
+    if kind == "embedded":
+        backend = EmbeddedBackend(queue_settings(data_dir, **settings))
         await backend.start()
         try:
             yield backend
@@ -124,13 +126,14 @@ async def queue_backend(
     database = fresh_pg_database("autotuner_queue")
     database_url = await asyncio.to_thread(database.__enter__)
     try:
-        settings = queue_settings(
+        arq_settings = queue_settings(
             data_dir,
             database_url=database_url,
             redis_url=f"{redis_server_url}/0",
             redis_namespace=f"queue-{uuid.uuid4().hex[:8]}",
+            **settings,
         )
-        backend = ArqBackend(settings, spawn)
+        backend = ArqBackend(arq_settings, spawn)
         try:
             await backend.start()
             yield backend
@@ -142,5 +145,24 @@ async def queue_backend(
         await asyncio.to_thread(database.__exit__, None, None, None)
 
 
+@pytest.fixture(params=["embedded", "arq"])
+async def queue_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, spawn: Spawn
+) -> AsyncIterator[QueueBackend]:
+    async with _open_backend(request.param, request, tmp_path, spawn) as backend:
+        yield backend
+
+
 class TestQueueContract(QueueContract):
     """Over both modes (embedded, arq)."""
+
+
+@pytest.mark.parametrize("kind", ["embedded", "arq"])
+async def test_a_task_submitted_twice_runs_once_with_free_slots(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, spawn: Spawn
+) -> None:
+    """With two slots both jobs of a task submitted twice may start at once in one
+    worker; the claim alone does not stop the second (same worker id), so the
+    runner must (it once ran the task twice and failed it on a duplicate key)."""
+    async with _open_backend(kind, request, tmp_path, spawn, max_concurrent_tasks=2) as backend:
+        await QueueContract().test_a_task_submitted_twice_runs_once(backend)
