@@ -156,7 +156,9 @@ export function useTaskWebSocket(
     shouldReconnect: (event) => {
       if (AUTH_CLOSE_CODES.has(event.code)) reportAuthProblem(event.reason || "the server refused the live connection");
       if (NO_RETRY_CLOSE_CODES.has(event.code)) {
-        console.warn(`[useTaskWebSocket] Task ${taskId}: server closed with ${event.code} ${event.reason}; not reconnecting`);
+        console.warn(
+          `[useTaskWebSocket] Task ${taskId}: server closed with ${event.code} ${event.reason}; not reconnecting`,
+        );
         return false;
       }
       return true;

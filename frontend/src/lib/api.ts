@@ -36,9 +36,7 @@ function describe(status: number, detail: unknown, fallback: string): string {
   if (Array.isArray(detail)) {
     return detail
       .map((d: { loc?: unknown[]; msg?: string }) =>
-        [Array.isArray(d?.loc) ? d.loc.filter((p) => p !== "body").join(".") : "", d?.msg]
-          .filter(Boolean)
-          .join(": "),
+        [Array.isArray(d?.loc) ? d.loc.filter((p) => p !== "body").join(".") : "", d?.msg].filter(Boolean).join(": "),
       )
       .join("; ");
   }
@@ -65,7 +63,8 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
     }
   }
   if (!response.ok) {
-    const detail = typeof body === "object" && body !== null && "detail" in body ? (body as { detail: unknown }).detail : body;
+    const detail =
+      typeof body === "object" && body !== null && "detail" in body ? (body as { detail: unknown }).detail : body;
     if (response.status === 401) reportAuthProblem(typeof detail === "string" ? detail : "authentication required");
     throw new ApiError(response.status, detail, describe(response.status, detail, response.statusText));
   }

@@ -113,7 +113,9 @@ export function NewTaskPage() {
       <header className="page-header">
         <div>
           <h1>New task</h1>
-          <p className="subtitle">Describe the engine, the search space and the benchmark; the form and the spec editor stay in sync.</p>
+          <p className="subtitle">
+            Describe the engine, the search space and the benchmark; the form and the spec editor stay in sync.
+          </p>
         </div>
       </header>
 
@@ -167,16 +169,29 @@ export function NewTaskPage() {
             {!spec ? <div className="alert alert-warn">Fix the spec in the editor to use the form.</div> : null}
             <div className="form-section">Task</div>
             <Field label="Task name" name="task_name" errors={errorsFor("task_name")}>
-              <input id="task_name" value={String(getIn(spec, ["task_name"]) ?? "")} onChange={(e) => set(["task_name"], e.target.value)} required />
+              <input
+                id="task_name"
+                value={String(getIn(spec, ["task_name"]) ?? "")}
+                onChange={(e) => set(["task_name"], e.target.value)}
+                required
+              />
             </Field>
             <Field label="Description" name="description" errors={errorsFor("description")}>
-              <input id="description" value={String(getIn(spec, ["description"]) ?? "")} onChange={(e) => set(["description"], e.target.value || undefined)} />
+              <input
+                id="description"
+                value={String(getIn(spec, ["description"]) ?? "")}
+                onChange={(e) => set(["description"], e.target.value || undefined)}
+              />
             </Field>
 
             <div className="form-section">Engine</div>
             <div className="form-row">
               <Field label="Deployment" name="deployment_mode" errors={errorsFor("deployment_mode")}>
-                <select id="deployment_mode" value={String(getIn(spec, ["deployment_mode"]) ?? "docker")} onChange={(e) => set(["deployment_mode"], e.target.value)}>
+                <select
+                  id="deployment_mode"
+                  value={String(getIn(spec, ["deployment_mode"]) ?? "docker")}
+                  onChange={(e) => set(["deployment_mode"], e.target.value)}
+                >
                   {Object.entries(DEPLOYMENT_LABELS).map(([value, label]) => (
                     <option key={value} value={value}>
                       {value === "sim" ? "Simulator (sim) — no real model" : `${label} (${value})`}
@@ -185,7 +200,12 @@ export function NewTaskPage() {
                 </select>
               </Field>
               <Field label="Runtime" name="base_runtime" errors={errorsFor("base_runtime")}>
-                <input id="base_runtime" list="runtimes" value={String(getIn(spec, ["base_runtime"]) ?? "")} onChange={(e) => set(["base_runtime"], e.target.value)} />
+                <input
+                  id="base_runtime"
+                  list="runtimes"
+                  value={String(getIn(spec, ["base_runtime"]) ?? "")}
+                  onChange={(e) => set(["base_runtime"], e.target.value)}
+                />
                 <datalist id="runtimes">
                   <option value="vllm" />
                   <option value="sglang" />
@@ -193,17 +213,36 @@ export function NewTaskPage() {
                 </datalist>
               </Field>
             </div>
-            <Field label="Model" name="model.id_or_path" errors={[...errorsFor("model.id_or_path"), ...errorsFor("model")]} hint="Hugging Face id, local path, or any name for the simulator">
-              <input id="model.id_or_path" value={String(getIn(spec, ["model", "id_or_path"]) ?? "")} onChange={(e) => set(["model", "id_or_path"], e.target.value)} required />
+            <Field
+              label="Model"
+              name="model.id_or_path"
+              errors={[...errorsFor("model.id_or_path"), ...errorsFor("model")]}
+              hint="Hugging Face id, local path, or any name for the simulator"
+            >
+              <input
+                id="model.id_or_path"
+                value={String(getIn(spec, ["model", "id_or_path"]) ?? "")}
+                onChange={(e) => set(["model", "id_or_path"], e.target.value)}
+                required
+              />
             </Field>
 
             <div className="form-section">Search space</div>
-            <Field label="Parameters" name="parameters" errors={errorsFor("parameters")} hint="One engine flag per row, candidate values separated by commas">
+            <Field
+              label="Parameters"
+              name="parameters"
+              errors={errorsFor("parameters")}
+              hint="One engine flag per row, candidate values separated by commas"
+            >
               <ParametersEditor value={getIn(spec, ["parameters"])} onChange={(value) => set(["parameters"], value)} />
             </Field>
             <div className="form-row">
               <Field label="Strategy" name="optimization.strategy" errors={errorsFor("optimization.strategy")}>
-                <select id="optimization.strategy" value={String(getIn(spec, ["optimization", "strategy"]) ?? "grid_search")} onChange={(e) => set(["optimization", "strategy"], e.target.value)}>
+                <select
+                  id="optimization.strategy"
+                  value={String(getIn(spec, ["optimization", "strategy"]) ?? "grid_search")}
+                  onChange={(e) => set(["optimization", "strategy"], e.target.value)}
+                >
                   {Object.entries(STRATEGY_LABELS).map(([value, label]) => (
                     <option key={value} value={value}>
                       {label}
@@ -212,7 +251,11 @@ export function NewTaskPage() {
                 </select>
               </Field>
               <Field label="Objective" name="optimization.objective" errors={errorsFor("optimization.objective")}>
-                <select id="optimization.objective" value={String(getIn(spec, ["optimization", "objective"]) ?? "minimize_latency")} onChange={(e) => set(["optimization", "objective"], e.target.value)}>
+                <select
+                  id="optimization.objective"
+                  value={String(getIn(spec, ["optimization", "objective"]) ?? "minimize_latency")}
+                  onChange={(e) => set(["optimization", "objective"], e.target.value)}
+                >
                   {Object.entries(OBJECTIVE_LABELS).map(([value, label]) => (
                     <option key={value} value={value}>
                       {label}
@@ -222,34 +265,88 @@ export function NewTaskPage() {
               </Field>
             </div>
             <div className="form-row">
-              <NumberField label="Max experiments" path={["optimization", "max_iterations"]} spec={spec} set={set} errors={errorsFor("optimization.max_iterations")} />
-              <NumberField label="Timeout per experiment (s)" path={["optimization", "timeout_per_iteration"]} spec={spec} set={set} errors={errorsFor("optimization.timeout_per_iteration")} />
+              <NumberField
+                label="Max experiments"
+                path={["optimization", "max_iterations"]}
+                spec={spec}
+                set={set}
+                errors={errorsFor("optimization.max_iterations")}
+              />
+              <NumberField
+                label="Timeout per experiment (s)"
+                path={["optimization", "timeout_per_iteration"]}
+                spec={spec}
+                set={set}
+                errors={errorsFor("optimization.timeout_per_iteration")}
+              />
             </div>
 
             <div className="form-section">Benchmark</div>
             <div className="form-row">
-              <Field label="Traffic scenarios" name="benchmark.traffic_scenarios" errors={errorsFor("benchmark.traffic_scenarios")} hint="e.g. D(100,100), N(480,240)/(300,150)">
+              <Field
+                label="Traffic scenarios"
+                name="benchmark.traffic_scenarios"
+                errors={errorsFor("benchmark.traffic_scenarios")}
+                hint="e.g. D(100,100), N(480,240)/(300,150)"
+              >
                 <ListInput
                   id="benchmark.traffic_scenarios"
                   value={getIn(spec, ["benchmark", "traffic_scenarios"])}
-                  split={(t) => t.split(/,(?![^(]*\))/).map((s) => s.trim()).filter(Boolean)}
+                  split={(t) =>
+                    t
+                      .split(/,(?![^(]*\))/)
+                      .map((s) => s.trim())
+                      .filter(Boolean)
+                  }
                   onChange={(v) => set(["benchmark", "traffic_scenarios"], v)}
                 />
               </Field>
-              <Field label="Concurrency levels" name="benchmark.num_concurrency" errors={errorsFor("benchmark.num_concurrency")} hint="e.g. 1, 8, 32">
-                <ListInput id="benchmark.num_concurrency" value={getIn(spec, ["benchmark", "num_concurrency"])} split={parseValueList} onChange={(v) => set(["benchmark", "num_concurrency"], v)} />
+              <Field
+                label="Concurrency levels"
+                name="benchmark.num_concurrency"
+                errors={errorsFor("benchmark.num_concurrency")}
+                hint="e.g. 1, 8, 32"
+              >
+                <ListInput
+                  id="benchmark.num_concurrency"
+                  value={getIn(spec, ["benchmark", "num_concurrency"])}
+                  split={parseValueList}
+                  onChange={(v) => set(["benchmark", "num_concurrency"], v)}
+                />
               </Field>
             </div>
             <div className="form-row">
-              <NumberField label="Max time per experiment (s)" path={["benchmark", "max_time_per_iteration"]} spec={spec} set={set} errors={errorsFor("benchmark.max_time_per_iteration")} />
-              <NumberField label="Max requests per experiment" path={["benchmark", "max_requests_per_iteration"]} spec={spec} set={set} errors={errorsFor("benchmark.max_requests_per_iteration")} />
+              <NumberField
+                label="Max time per experiment (s)"
+                path={["benchmark", "max_time_per_iteration"]}
+                spec={spec}
+                set={set}
+                errors={errorsFor("benchmark.max_time_per_iteration")}
+              />
+              <NumberField
+                label="Max requests per experiment"
+                path={["benchmark", "max_requests_per_iteration"]}
+                spec={spec}
+                set={set}
+                errors={errorsFor("benchmark.max_requests_per_iteration")}
+              />
             </div>
           </fieldset>
           <div className="form-actions">
-            <button type="button" className="button" disabled={disabled || create.isPending} onClick={() => void submit(false)}>
+            <button
+              type="button"
+              className="button"
+              disabled={disabled || create.isPending}
+              onClick={() => void submit(false)}
+            >
               Create task
             </button>
-            <button type="submit" className="button primary" disabled={disabled || create.isPending} data-testid="create-and-start">
+            <button
+              type="submit"
+              className="button primary"
+              disabled={disabled || create.isPending}
+              data-testid="create-and-start"
+            >
               {create.isPending ? "Creating…" : "Create and start"}
             </button>
           </div>
@@ -259,10 +356,20 @@ export function NewTaskPage() {
           <div className="editor-head">
             <div className="card-title">Task spec</div>
             <div className="segmented" role="group" aria-label="Format">
-              <button type="button" className={format === "yaml" ? "active" : ""} onClick={() => switchFormat("yaml")} disabled={!spec && format !== "yaml"}>
+              <button
+                type="button"
+                className={format === "yaml" ? "active" : ""}
+                onClick={() => switchFormat("yaml")}
+                disabled={!spec && format !== "yaml"}
+              >
                 YAML
               </button>
-              <button type="button" className={format === "json" ? "active" : ""} onClick={() => switchFormat("json")} disabled={!spec && format !== "json"}>
+              <button
+                type="button"
+                className={format === "json" ? "active" : ""}
+                onClick={() => switchFormat("json")}
+                disabled={!spec && format !== "json"}
+              >
                 JSON
               </button>
             </div>
@@ -276,7 +383,9 @@ export function NewTaskPage() {
             data-testid="spec-editor"
           />
           {parsed.ok ? (
-            <div className="editor-status ok">Valid {format.toUpperCase()}; the server checks the fields when you create the task.</div>
+            <div className="editor-status ok">
+              Valid {format.toUpperCase()}; the server checks the fields when you create the task.
+            </div>
           ) : (
             <div className="editor-status error" role="status">
               {parsed.error}
@@ -288,7 +397,19 @@ export function NewTaskPage() {
   );
 }
 
-function Field({ label, name, errors, hint, children }: { label: string; name: string; errors: string[]; hint?: string; children: ReactNode }) {
+function Field({
+  label,
+  name,
+  errors,
+  hint,
+  children,
+}: {
+  label: string;
+  name: string;
+  errors: string[];
+  hint?: string;
+  children: ReactNode;
+}) {
   return (
     <div className={`field${errors.length ? " field-invalid" : ""}`} data-field={name}>
       <label htmlFor={name}>{label}</label>
@@ -303,7 +424,19 @@ function Field({ label, name, errors, hint, children }: { label: string; name: s
   );
 }
 
-function NumberField({ label, path, spec, set, errors }: { label: string; path: Path; spec: TaskSpec | null; set: (p: Path, v: unknown) => void; errors: string[] }) {
+function NumberField({
+  label,
+  path,
+  spec,
+  set,
+  errors,
+}: {
+  label: string;
+  path: Path;
+  spec: TaskSpec | null;
+  set: (p: Path, v: unknown) => void;
+  errors: string[];
+}) {
   const name = fieldKey(path);
   const value = getIn(spec, path);
   return (
@@ -320,7 +453,17 @@ function NumberField({ label, path, spec, set, errors }: { label: string; path: 
 }
 
 /** A comma-separated list that keeps what the user is typing until it parses to something new. */
-function ListInput({ id, value, split, onChange }: { id: string; value: unknown; split: (text: string) => unknown[]; onChange: (v: unknown[]) => void }) {
+function ListInput({
+  id,
+  value,
+  split,
+  onChange,
+}: {
+  id: string;
+  value: unknown;
+  split: (text: string) => unknown[];
+  onChange: (v: unknown[]) => void;
+}) {
   const [draft, setDraft] = useState(() => formatValueList(value));
   const external = JSON.stringify(value ?? []);
   const lastSent = useRef(external);
@@ -398,12 +541,21 @@ function ParametersEditor({ value, onChange }: { value: unknown; onChange: (v: R
             value={row.values}
             onChange={(e) => update(rows.map((r, i) => (i === index ? { ...r, values: e.target.value } : r)))}
           />
-          <button type="button" className="button small ghost" aria-label={`Remove ${row.name}`} onClick={() => update(rows.filter((_, i) => i !== index))}>
+          <button
+            type="button"
+            className="button small ghost"
+            aria-label={`Remove ${row.name}`}
+            onClick={() => update(rows.filter((_, i) => i !== index))}
+          >
             ×
           </button>
         </div>
       ))}
-      <button type="button" className="button small" onClick={() => update([...rows, { key: nextKey.current++, name: "", values: "" }])}>
+      <button
+        type="button"
+        className="button small"
+        onClick={() => update([...rows, { key: nextKey.current++, name: "", values: "" }])}
+      >
         Add parameter
       </button>
     </div>

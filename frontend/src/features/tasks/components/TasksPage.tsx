@@ -120,7 +120,11 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
         <a className="task-name" href={href({ name: "experiments", taskId: task.id })}>
           {task.task_name}
         </a>
-        {task.description ? <div className="muted small clamp clamp-narrow" title={task.description}>{task.description}</div> : null}
+        {task.description ? (
+          <div className="muted small clamp clamp-narrow" title={task.description}>
+            {task.description}
+          </div>
+        ) : null}
       </td>
       <td>
         <StatusBadge status={task.status} />
@@ -133,7 +137,9 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
       <td>
         <RuntimeLabel mode={task.deployment_mode} runtime={task.base_runtime} />
       </td>
-      <td className="small">{OBJECTIVE_LABELS[task.spec?.optimization?.objective ?? ""] ?? task.spec?.optimization?.objective ?? "—"}</td>
+      <td className="small">
+        {OBJECTIVE_LABELS[task.spec?.optimization?.objective ?? ""] ?? task.spec?.optimization?.objective ?? "—"}
+      </td>
       <td className="col-progress">
         <ExperimentProgressBar task={task} />
       </td>
@@ -154,7 +160,13 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
             </button>
           ) : null}
           {!active ? (
-            <button type="button" className="button small danger ghost" disabled={busy} onClick={onDelete} aria-label={`Delete ${task.task_name}`}>
+            <button
+              type="button"
+              className="button small danger ghost"
+              disabled={busy}
+              onClick={onDelete}
+              aria-label={`Delete ${task.task_name}`}
+            >
               Delete
             </button>
           ) : null}
