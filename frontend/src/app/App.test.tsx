@@ -17,7 +17,7 @@ beforeEach(() => {
   vi.stubGlobal(
     "fetch",
     vi.fn(async (input: RequestInfo | URL) => {
-      const path = String(input);
+      const path = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
       requests.push(path);
       const body =
         path === "/api/tasks"

@@ -71,6 +71,6 @@ export function decodeEventPayload(event: TaskEvent): EventPayload {
             best_experiment_id: numberOrNull(data.best_experiment_id),
           }
         : null,
-    benchmark: isBenchmark ? (isObject(progress) ? (progress as BenchmarkProgress) : {}) : null,
+    benchmark: isBenchmark ? (isObject(progress) ? progress : {}) : null,
   };
 }

@@ -1,4 +1,4 @@
-import type { QueryClient, QueryCacheNotifyEvent } from "@tanstack/react-query";
+import type { QueryCacheNotifyEvent, QueryClient, QueryKey } from "@tanstack/react-query";
 import { queryKeys } from "./queryKeys";
 import { decodeEventPayload, type BenchmarkProgress } from "./eventPayload";
 import type { ExperimentPublic, TaskEvent, TaskPublic } from "./types";
@@ -155,7 +155,8 @@ export class LiveCache {
 
   private onCacheEvent(event: QueryCacheNotifyEvent): void {
     if (event.type !== "updated" || event.action.type !== "success" || event.action.manual) return;
-    const key = event.query.queryKey;
+    // The cache types its queries' keys as any.
+    const key = event.query.queryKey as QueryKey;
     if (key[0] === "tasks" && key.length === 1) {
       const list = event.action.data as TaskPublic[] | undefined;
       if (!Array.isArray(list)) return;

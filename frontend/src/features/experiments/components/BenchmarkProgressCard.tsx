@@ -1,6 +1,6 @@
 import { skipToken, useQuery } from "@tanstack/react-query";
 import type { LiveBenchmarkProgress } from "../../../lib/liveCache";
-import { formatDuration, formatNumber } from "../../../lib/format";
+import { formatDuration, formatNumber, toText } from "../../../lib/format";
 import { queryKeys } from "../../../lib/queryKeys";
 import type { ExperimentPublic } from "../../../lib/types";
 import { StatusBadge } from "../../../components/StatusBadge";
@@ -50,7 +50,7 @@ export function BenchmarkProgressCard({ taskId, experiments }: { taskId: number;
                   <span>{formatDuration(typeof progress?.elapsed === "number" ? progress.elapsed : null)} elapsed</span>
                   {progress?.scenario ? (
                     <span className="mono">
-                      {String(progress.scenario)} × {String(progress.concurrency ?? "")}
+                      {toText(progress.scenario)} × {toText(progress.concurrency ?? "")}
                       {typeof progress.num_runs === "number" && progress.num_runs > 1
                         ? ` (run ${Number(progress.run_index ?? 0) + 1}/${progress.num_runs})`
                         : ""}

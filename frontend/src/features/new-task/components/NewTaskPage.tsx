@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { navigate } from "../../../app/router";
 import { ApiError } from "../../../lib/api";
-import { DEPLOYMENT_LABELS, OBJECTIVE_LABELS, STRATEGY_LABELS } from "../../../lib/format";
+import { DEPLOYMENT_LABELS, OBJECTIVE_LABELS, STRATEGY_LABELS, toText } from "../../../lib/format";
 import { queryKeys } from "../../../lib/queryKeys";
 import type { Example, TaskPublic, TaskSpec } from "../../../lib/types";
 import { useCreateTask } from "../api/createTask";
@@ -171,7 +171,7 @@ export function NewTaskPage() {
             <Field label="Task name" name="task_name" errors={errorsFor("task_name")}>
               <input
                 id="task_name"
-                value={String(getIn(spec, ["task_name"]) ?? "")}
+                value={toText(getIn(spec, ["task_name"]) ?? "")}
                 onChange={(e) => set(["task_name"], e.target.value)}
                 required
               />
@@ -179,7 +179,7 @@ export function NewTaskPage() {
             <Field label="Description" name="description" errors={errorsFor("description")}>
               <input
                 id="description"
-                value={String(getIn(spec, ["description"]) ?? "")}
+                value={toText(getIn(spec, ["description"]) ?? "")}
                 onChange={(e) => set(["description"], e.target.value || undefined)}
               />
             </Field>
@@ -189,7 +189,7 @@ export function NewTaskPage() {
               <Field label="Deployment" name="deployment_mode" errors={errorsFor("deployment_mode")}>
                 <select
                   id="deployment_mode"
-                  value={String(getIn(spec, ["deployment_mode"]) ?? "docker")}
+                  value={toText(getIn(spec, ["deployment_mode"]) ?? "docker")}
                   onChange={(e) => set(["deployment_mode"], e.target.value)}
                 >
                   {Object.entries(DEPLOYMENT_LABELS).map(([value, label]) => (
@@ -203,7 +203,7 @@ export function NewTaskPage() {
                 <input
                   id="base_runtime"
                   list="runtimes"
-                  value={String(getIn(spec, ["base_runtime"]) ?? "")}
+                  value={toText(getIn(spec, ["base_runtime"]) ?? "")}
                   onChange={(e) => set(["base_runtime"], e.target.value)}
                 />
                 <datalist id="runtimes">
@@ -221,7 +221,7 @@ export function NewTaskPage() {
             >
               <input
                 id="model.id_or_path"
-                value={String(getIn(spec, ["model", "id_or_path"]) ?? "")}
+                value={toText(getIn(spec, ["model", "id_or_path"]) ?? "")}
                 onChange={(e) => set(["model", "id_or_path"], e.target.value)}
                 required
               />
@@ -240,7 +240,7 @@ export function NewTaskPage() {
               <Field label="Strategy" name="optimization.strategy" errors={errorsFor("optimization.strategy")}>
                 <select
                   id="optimization.strategy"
-                  value={String(getIn(spec, ["optimization", "strategy"]) ?? "grid_search")}
+                  value={toText(getIn(spec, ["optimization", "strategy"]) ?? "grid_search")}
                   onChange={(e) => set(["optimization", "strategy"], e.target.value)}
                 >
                   {Object.entries(STRATEGY_LABELS).map(([value, label]) => (
@@ -253,7 +253,7 @@ export function NewTaskPage() {
               <Field label="Objective" name="optimization.objective" errors={errorsFor("optimization.objective")}>
                 <select
                   id="optimization.objective"
-                  value={String(getIn(spec, ["optimization", "objective"]) ?? "minimize_latency")}
+                  value={toText(getIn(spec, ["optimization", "objective"]) ?? "minimize_latency")}
                   onChange={(e) => set(["optimization", "objective"], e.target.value)}
                 >
                   {Object.entries(OBJECTIVE_LABELS).map(([value, label]) => (
