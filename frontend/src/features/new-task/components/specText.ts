@@ -133,3 +133,16 @@ export const STARTER_SPEC: TaskSpec = {
     max_requests_per_iteration: 30,
   },
 };
+
+/** A path into a spec, e.g. ["optimization", "max_iterations"]. */
+export type SpecPath = (string | number)[];
+
+/** The value at `path` in `spec` (undefined where the path leads nowhere). */
+export function getIn(spec: TaskSpec | null, path: SpecPath): unknown {
+  let node: unknown = spec;
+  for (const key of path) {
+    if (typeof node !== "object" || node === null) return undefined;
+    node = (node as Record<string, unknown>)[key as string];
+  }
+  return node;
+}
