@@ -5,7 +5,6 @@ import { ConnectionIndicator } from "../../../components/ConnectionIndicator";
 import { Elapsed } from "../../../components/Elapsed";
 import { ExperimentProgressBar } from "../../../components/ExperimentProgressBar";
 import { RuntimeLabel, StatusBadge } from "../../../components/StatusBadge";
-import { useTaskActions } from "../../../hooks/useTaskActions";
 import { TASK_SOCKET_TUNING, useTaskWebSocket } from "../../../hooks/useTaskWebSocket";
 import { useLiveFeed } from "../../../hooks/useTasksFeed";
 import {
@@ -19,8 +18,10 @@ import { formatNumber, OBJECTIVE_LABELS, STRATEGY_LABELS } from "../../../lib/fo
 import type { TaskProgressFigures } from "../../../lib/liveCache";
 import { queryKeys } from "../../../lib/queryKeys";
 import { isTaskActive } from "../../../lib/types";
+import { useCancelTask } from "../api/cancelTask";
 import { useExperiments } from "../api/getExperiments";
 import { useTask } from "../api/getTask";
+import { useStartTask } from "../api/startTask";
 import { BenchmarkProgressCard } from "./BenchmarkProgressCard";
 import { BestConfiguration } from "./BestConfiguration";
 import { EventLog } from "./EventLog";
@@ -57,7 +58,8 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
     queryKey: queryKeys.taskProgress(taskId),
     queryFn: skipToken,
   });
-  const actions = useTaskActions();
+  const start = useStartTask();
+  const cancel = useCancelTask();
   const [actionError, setActionError] = useState<string | null>(null);
 
   if (task.isPending)
@@ -134,8 +136,8 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
             <button
               type="button"
               className="button"
-              onClick={() => run(actions.cancel.mutateAsync(taskId))}
-              disabled={actions.cancel.isPending}
+              onClick={() => run(cancel.mutateAsync(taskId))}
+              disabled={cancel.isPending}
             >
               Cancel
             </button>
@@ -143,8 +145,8 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
             <button
               type="button"
               className="button primary"
-              onClick={() => run(actions.start.mutateAsync(taskId))}
-              disabled={actions.start.isPending}
+              onClick={() => run(start.mutateAsync(taskId))}
+              disabled={start.isPending}
               data-testid="start-task"
             >
               {t.status === "pending" ? "Start" : "Resume"}

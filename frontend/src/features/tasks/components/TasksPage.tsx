@@ -4,17 +4,21 @@ import { ConnectionIndicator } from "../../../components/ConnectionIndicator";
 import { Elapsed } from "../../../components/Elapsed";
 import { ExperimentProgressBar } from "../../../components/ExperimentProgressBar";
 import { RuntimeLabel, StatusBadge } from "../../../components/StatusBadge";
-import { useTaskActions } from "../../../hooks/useTaskActions";
 import { useLiveFeed } from "../../../hooks/useTasksFeed";
 import { formatDateTime, formatNumber, OBJECTIVE_LABELS } from "../../../lib/format";
 import { POLL_IDLE_MS, POLL_RUNNING_MS } from "../../../lib/polling";
 import { isTaskActive, type TaskPublic } from "../../../lib/types";
+import { useCancelTask } from "../api/cancelTask";
+import { useDeleteTask } from "../api/deleteTask";
 import { useTasks } from "../api/getTasks";
+import { useStartTask } from "../api/startTask";
 
 export function TasksPage() {
   const feed = useLiveFeed();
   const tasks = useTasks({ live: feed.isConnected, ready: feed.ready });
-  const actions = useTaskActions();
+  const start = useStartTask();
+  const cancel = useCancelTask();
+  const remove = useDeleteTask();
   const [error, setError] = useState<string | null>(null);
   const list = tasks.data ?? [];
   const running = list.filter((t) => isTaskActive(t.status)).length;
@@ -86,12 +90,12 @@ export function TasksPage() {
                 <TaskRow
                   key={task.id}
                   task={task}
-                  busy={actions.start.isPending || actions.cancel.isPending || actions.remove.isPending}
-                  onStart={() => run(actions.start.mutateAsync(task.id))}
-                  onCancel={() => run(actions.cancel.mutateAsync(task.id))}
+                  busy={start.isPending || cancel.isPending || remove.isPending}
+                  onStart={() => run(start.mutateAsync(task.id))}
+                  onCancel={() => run(cancel.mutateAsync(task.id))}
                   onDelete={() => {
                     if (window.confirm(`Delete task "${task.task_name}" and its experiments?`)) {
-                      run(actions.remove.mutateAsync(task.id));
+                      run(remove.mutateAsync(task.id));
                     }
                   }}
                 />
