@@ -29,7 +29,7 @@ const ALLOWED = {
 /** Files of app/ a feature may import: the hash router (links and navigation). */
 const APP_FOR_FEATURES = new Set(["app/router"]);
 
-/** ["features", "tasks", "api/getTasks"] for src/features/tasks/api/getTasks.ts. */
+/** { layer: "features", feature: "tasks", module: "features/tasks/api/getTasks" } for src/features/tasks/api/getTasks.ts. */
 function locate(file) {
   const relative = path.relative(SRC, file).split(path.sep).join("/");
   if (relative.startsWith("..")) return null;
