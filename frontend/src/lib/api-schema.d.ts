@@ -16,7 +16,7 @@ export interface paths {
         put?: never;
         /**
          * Create Task
-         * @description Create a task from a task file (the seed project's JSON format).
+         * @description Create a task from a task file (JSON; the format is described in the README).
          */
         post: operations["create_task_api_tasks_post"];
         delete?: never;
@@ -468,7 +468,7 @@ export interface components {
         };
         /**
          * TaskSpec
-         * @description A task file as the seed project writes it (JSON or YAML).
+         * @description A task file (JSON or YAML), in the format the README describes.
          */
         TaskSpec: {
             /** Task Name */
