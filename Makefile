@@ -8,7 +8,7 @@ HAS_UI := $(wildcard frontend/package.json)
 HAS_E2E := $(wildcard frontend/e2e/run.mjs)
 UI_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.* -type f 2>/dev/null)
 
-.PHONY: run test test-python test-frontend test-e2e screenshots lint bench faults venv ui chromium clean
+.PHONY: run test test-python test-frontend test-e2e screenshots lint lint-frontend types check-types bench faults venv ui chromium clean
 
 run: venv ui  ## start the whole product (embedded mode) on http://127.0.0.1:8000
 	$(BIN)/autotuner serve
@@ -75,7 +75,6 @@ test-python: venv engines
 
 ifneq ($(HAS_UI),)
 test-frontend: frontend/node_modules/.installed
-	npm run lint --prefix frontend
 	npm test --prefix frontend
 ifneq ($(HAS_E2E),)
 # The browser suite's screenshots go to a scratch folder; `make screenshots`
@@ -96,11 +95,37 @@ test-frontend test-e2e:
 endif
 
 # lint-imports checks the dependency direction (contracts in pyproject.toml).
-lint: venv
+lint: venv lint-frontend check-types  ## ruff, mypy, import contracts, tsc, eslint, prettier, and the generated types are current
 	$(BIN)/ruff check autotuner tests benchmarks
 	$(BIN)/ruff format --check autotuner tests benchmarks
 	$(BIN)/mypy autotuner
 	$(BIN)/lint-imports
+
+# The frontend's wire types come from the API's OpenAPI schema: `make types`
+# regenerates both committed files, `check-types` fails when either is stale.
+OPENAPI := frontend/openapi.json
+API_SCHEMA := frontend/src/lib/api-schema.d.ts
+# Fields with a default are optional in a request body: not "non-nullable".
+OPENAPI_TS := frontend/node_modules/.bin/openapi-typescript --default-non-nullable false
+ifneq ($(HAS_UI),)
+lint-frontend: frontend/node_modules/.installed
+	npm run lint --prefix frontend
+
+types: venv frontend/node_modules/.installed  ## regenerate frontend/openapi.json and the frontend's wire types
+	$(BIN)/python -m autotuner.api.openapi > $(OPENAPI).tmp && mv $(OPENAPI).tmp $(OPENAPI)
+	$(OPENAPI_TS) $(OPENAPI) -o $(API_SCHEMA)
+
+check-types: venv frontend/node_modules/.installed
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/python -m autotuner.api.openapi > "$$tmp/openapi.json" && \
+	$(OPENAPI_TS) "$$tmp/openapi.json" -o "$$tmp/api-schema.d.ts" >/dev/null && \
+	if diff -u $(OPENAPI) "$$tmp/openapi.json" && diff -u $(API_SCHEMA) "$$tmp/api-schema.d.ts"; then \
+	  echo "frontend types match the API's OpenAPI schema"; \
+	else echo "$(OPENAPI) or $(API_SCHEMA) is stale: run make types"; exit 1; fi
+else
+lint-frontend types check-types:
+	@echo "no frontend/ yet"
+endif
 
 BENCH := $(BIN)/python benchmarks/ws_fanout.py
 bench: venv  ## the figures of docs/benchmarks.md (medians of 3 runs each; about 20 minutes)

@@ -70,7 +70,8 @@ export async function openTab(context, name) {
   };
   page.on("request", (request) => {
     if (request.resourceType() === "websocket") return;
-    if (isListRequest(request.url())) tab.requests.push(`${request.method()} ${new URL(request.url()).pathname}${new URL(request.url()).search}`);
+    if (isListRequest(request.url()))
+      tab.requests.push(`${request.method()} ${new URL(request.url()).pathname}${new URL(request.url()).search}`);
   });
   page.on("websocket", (ws) => {
     ws.on("framereceived", ({ payload }) => {

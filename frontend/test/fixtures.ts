@@ -51,7 +51,14 @@ export function makeExperiment(overrides: Partial<ExperimentPublic> = {}): Exper
   };
 }
 
-export function makeEvent(id: number, type: TaskEvent["type"], data: TaskEvent["data"] = {}, taskId = 1): TaskEvent {
+/** An event's `data` as the server builds it (the snapshots are what tests look at). */
+export interface EventData {
+  task?: TaskPublic;
+  experiment?: ExperimentPublic;
+  [extra: string]: unknown;
+}
+
+export function makeEvent(id: number, type: TaskEvent["type"], data: EventData = {}, taskId = 1): TaskEvent {
   return {
     id,
     type,

@@ -17,9 +17,16 @@ beforeEach(() => {
   vi.stubGlobal(
     "fetch",
     vi.fn(async (input: RequestInfo | URL) => {
-      const path = String(input);
+      const path = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
       requests.push(path);
-      const body = path === "/api/tasks" ? [task] : path === "/api/tasks/1" ? task : path === "/api/experiments/task/1" ? [] : null;
+      const body =
+        path === "/api/tasks"
+          ? [task]
+          : path === "/api/tasks/1"
+            ? task
+            : path === "/api/experiments/task/1"
+              ? []
+              : null;
       return new Response(JSON.stringify(body ?? { detail: "not found" }), { status: body ? 200 : 404 });
     }),
   );
@@ -34,7 +41,8 @@ afterEach(() => {
   window.location.hash = "";
 });
 
-const socketFor = (path: string) => FakeWebSocket.instances.find((s) => s.url.endsWith(path) || s.url.includes(`${path}?`));
+const socketFor = (path: string) =>
+  FakeWebSocket.instances.find((s) => s.url.endsWith(path) || s.url.includes(`${path}?`));
 
 describe("the experiments page", () => {
   it("fills in live from the task's socket with no request per event", async () => {
@@ -45,7 +53,12 @@ describe("the experiments page", () => {
     );
     await act(async () => {
       socketFor("/api/ws/tasks")!.open();
-      socketFor("/api/ws/tasks")!.receive({ type: "connection_established", task_id: null, last_event_id: null, replayed: 0 });
+      socketFor("/api/ws/tasks")!.receive({
+        type: "connection_established",
+        task_id: null,
+        last_event_id: null,
+        replayed: 0,
+      });
     });
     await screen.findByTestId("task-title");
     const taskSocket = socketFor("/api/ws/tasks/1");
@@ -61,17 +74,34 @@ describe("the experiments page", () => {
     const running = makeExperiment({ status: "benchmarking" });
     await act(async () => {
       taskSocket!.receive(makeEvent(2, "experiment_started", { experiment: makeExperiment() }));
-      taskSocket!.receive(makeEvent(3, "benchmark_progress", { experiment: running, progress: { completed: 12, total: 30, fraction: 0.4, elapsed: 2 } }));
+      taskSocket!.receive(
+        makeEvent(3, "benchmark_progress", {
+          experiment: running,
+          progress: { completed: 12, total: 30, fraction: 0.4, elapsed: 2 },
+        }),
+      );
     });
-    expect((await screen.findAllByTestId("experiment-row")).map((r) => r.getAttribute("data-status"))).toEqual(["benchmarking"]);
+    expect((await screen.findAllByTestId("experiment-row")).map((r) => r.getAttribute("data-status"))).toEqual([
+      "benchmarking",
+    ]);
     expect(screen.getByTestId("benchmark-progress").textContent).toContain("40 %");
 
-    const done = makeExperiment({ status: "success", objective_score: 1234.5, engine_command: "python -m autotuner.sim --max-num-seqs 8" });
+    const done = makeExperiment({
+      status: "success",
+      objective_score: 1234.5,
+      engine_command: "python -m autotuner.sim --max-num-seqs 8",
+    });
     await act(async () => {
       taskSocket!.receive(makeEvent(4, "experiment_completed", { experiment: done }));
       taskSocket!.receive(
         makeEvent(5, "task_progress", {
-          task: makeTask({ status: "running", last_event_id: 5, successful_experiments: 1, best_experiment_id: 11, best_score: 1234.5 }),
+          task: makeTask({
+            status: "running",
+            last_event_id: 5,
+            successful_experiments: 1,
+            best_experiment_id: 11,
+            best_score: 1234.5,
+          }),
           progress: 33.3,
           completed: 1,
           total: 3,

@@ -55,7 +55,14 @@ export function App() {
           <a className="brand" href={href({ name: "tasks" })}>
             <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
               <rect width="24" height="24" rx="6" fill="#3b82f6" />
-              <path d="M5 16l4-5 3.5 3 6.5-7" stroke="#fff" strokeWidth="2.2" fill="none" strokeLinecap="round" strokeLinejoin="round" />
+              <path
+                d="M5 16l4-5 3.5 3 6.5-7"
+                stroke="#fff"
+                strokeWidth="2.2"
+                fill="none"
+                strokeLinecap="round"
+                strokeLinejoin="round"
+              />
             </svg>
             <span>autotuner</span>
           </a>

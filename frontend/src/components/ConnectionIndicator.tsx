@@ -13,7 +13,9 @@ export interface ConnectionIndicatorProps {
 
 export type ConnectionPhase = "live" | "connecting" | "reconnecting" | "offline";
 
-export function connectionPhase(p: Pick<ConnectionIndicatorProps, "state" | "isConnected" | "isReconnecting" | "reconnectAttempts">): ConnectionPhase {
+export function connectionPhase(
+  p: Pick<ConnectionIndicatorProps, "state" | "isConnected" | "isReconnecting" | "reconnectAttempts">,
+): ConnectionPhase {
   if (p.isConnected) return "live";
   if (p.isReconnecting || p.reconnectAttempts > 0) return p.isReconnecting ? "reconnecting" : "offline";
   if (p.state === "CONNECTING") return "connecting";

@@ -22,7 +22,11 @@ export function ExperimentProgressBar({ task }: { task: TaskPublic }) {
   const pct = (n: number) => (planned > 0 ? Math.min(100, (100 * n) / planned) : 0);
   const active = task.status === "running" || task.status === "queued";
   return (
-    <div className="progress" data-testid="experiment-progress" title={`${ok} succeeded, ${failed} failed, ${planned} planned`}>
+    <div
+      className="progress"
+      data-testid="experiment-progress"
+      title={`${ok} succeeded, ${failed} failed, ${planned} planned`}
+    >
       <div className={`progress-track${active ? " progress-active" : ""}`}>
         <div className="progress-ok" style={{ width: `${pct(ok)}%` }} />
         <div className="progress-failed" style={{ width: `${pct(failed)}%` }} />

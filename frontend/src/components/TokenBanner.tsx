@@ -30,7 +30,13 @@ export function TokenBanner() {
         </div>
       </div>
       <div className="token-row">
-        <input aria-label="API token" type="password" value={draft} onChange={(e) => setDraft(e.target.value)} placeholder="eyJhbGciOi…" />
+        <input
+          aria-label="API token"
+          type="password"
+          value={draft}
+          onChange={(e) => setDraft(e.target.value)}
+          placeholder="eyJhbGciOi…"
+        />
         <button type="submit" className="button primary" disabled={!draft.trim()}>
           Use token
         </button>

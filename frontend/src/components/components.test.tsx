@@ -9,7 +9,13 @@ import { ExperimentProgressBar } from "./ExperimentProgressBar";
 afterEach(() => vi.unstubAllGlobals());
 
 describe("ConnectionIndicator", () => {
-  const base = { state: "CLOSED" as const, isConnected: false, isReconnecting: false, reconnectAttempts: 0, maxReconnectAttempts: 10 };
+  const base = {
+    state: "CLOSED" as const,
+    isConnected: false,
+    isReconnecting: false,
+    reconnectAttempts: 0,
+    maxReconnectAttempts: 10,
+  };
 
   it("says live, reconnecting with the attempt, or offline", () => {
     const { rerender } = render(<ConnectionIndicator {...base} state="OPEN" isConnected />);
@@ -36,7 +42,13 @@ describe("ExperimentProgressBar", () => {
     );
     // grid of 3 values, max_iterations 3
     expect(screen.getByTestId("experiment-progress").textContent).toBe("2/3 (1 failed)");
-    client.setQueryData(queryKeys.taskProgress(1), { progress: 20, completed: 2, total: 10, best_score: null, best_experiment_id: null });
+    client.setQueryData(queryKeys.taskProgress(1), {
+      progress: 20,
+      completed: 2,
+      total: 10,
+      best_score: null,
+      best_experiment_id: null,
+    });
     rerender(
       <QueryClientProvider client={client}>
         <ExperimentProgressBar task={task} />

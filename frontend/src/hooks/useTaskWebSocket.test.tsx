@@ -39,7 +39,15 @@ const noJitter = () => 0.5;
 function connect(taskId = 1, established: { last_event_id?: number; replayed?: number } = {}) {
   const hook = renderHook(() => useTaskWebSocket(taskId, true, { random: noJitter }), { wrapper });
   act(() => FakeWebSocket.last.open());
-  act(() => FakeWebSocket.last.receive({ type: "connection_established", task_id: taskId, last_event_id: 0, replayed: 0, ...established }));
+  act(() =>
+    FakeWebSocket.last.receive({
+      type: "connection_established",
+      task_id: taskId,
+      last_event_id: 0,
+      replayed: 0,
+      ...established,
+    }),
+  );
   return hook;
 }
 
@@ -77,14 +85,21 @@ describe("cache updates, one per event type, with no HTTP request", () => {
   });
 
   const taskTypes = ["task_started", "task_progress", "task_completed", "task_failed", "task_cancelled"] as const;
-  const statusOf = { task_started: "running", task_progress: "running", task_completed: "completed", task_failed: "failed", task_cancelled: "cancelled" } as const;
+  const statusOf = {
+    task_started: "running",
+    task_progress: "running",
+    task_completed: "completed",
+    task_failed: "failed",
+    task_cancelled: "cancelled",
+  } as const;
 
   for (const type of taskTypes) {
     it(`${type} writes data.task into ["task", id] and ["tasks"]`, () => {
       connect();
       const task = makeTask({ status: statusOf[type], last_event_id: 1, best_score: 12.5, successful_experiments: 1 });
       const data: TaskEvent["data"] = { task };
-      if (type === "task_progress") Object.assign(data, { progress: 33.3, completed: 1, total: 3, best_score: 12.5, best_experiment_id: 11 });
+      if (type === "task_progress")
+        Object.assign(data, { progress: 33.3, completed: 1, total: 3, best_score: 12.5, best_experiment_id: 11 });
       send(makeEvent(1, type, data));
       expect(client.getQueryData<TaskPublic>(queryKeys.task(1))).toEqual(task);
       const list = client.getQueryData<TaskPublic[]>(queryKeys.tasks)!;
@@ -136,7 +151,11 @@ describe("cache updates, one per event type, with no HTTP request", () => {
       expect(list[1]).toEqual(second);
       const progress = client.getQueryData<LiveBenchmarkProgress | null>(queryKeys.benchmarkProgress(1));
       if (type === "benchmark_progress") {
-        expect(progress).toMatchObject({ experimentId: 12, experimentNumber: 2, progress: { completed: 10, total: 30 } });
+        expect(progress).toMatchObject({
+          experimentId: 12,
+          experimentNumber: 2,
+          progress: { completed: 10, total: 30 },
+        });
       }
       // a later snapshot of the same experiment replaces it in place
       const done = { ...second, status: "success" as const, objective_score: 21 };
@@ -148,9 +167,17 @@ describe("cache updates, one per event type, with no HTTP request", () => {
 
   it("log_message changes no entity", () => {
     connect();
-    const before = [client.getQueryData(queryKeys.tasks), client.getQueryData(queryKeys.task(1)), client.getQueryData(queryKeys.experiments(1))];
+    const before = [
+      client.getQueryData(queryKeys.tasks),
+      client.getQueryData(queryKeys.task(1)),
+      client.getQueryData(queryKeys.experiments(1)),
+    ];
     send(makeEvent(1, "log_message", { level: "info" }));
-    expect([client.getQueryData(queryKeys.tasks), client.getQueryData(queryKeys.task(1)), client.getQueryData(queryKeys.experiments(1))]).toEqual(before);
+    expect([
+      client.getQueryData(queryKeys.tasks),
+      client.getQueryData(queryKeys.task(1)),
+      client.getQueryData(queryKeys.experiments(1)),
+    ]).toEqual(before);
   });
 
   it("never moves a task back to an older snapshot", () => {
@@ -183,8 +210,14 @@ describe("resume and refetch", () => {
     const calls = { task: 0, experiments: 0 };
     renderHook(
       () => {
-        useQuery({ queryKey: queryKeys.task(taskId), queryFn: async () => (calls.task++, makeTask({ last_event_id: 9 })) });
-        useQuery({ queryKey: queryKeys.experiments(taskId), queryFn: async () => (calls.experiments++, [] as ExperimentPublic[]) });
+        useQuery({
+          queryKey: queryKeys.task(taskId),
+          queryFn: async () => (calls.task++, makeTask({ last_event_id: 9 })),
+        });
+        useQuery({
+          queryKey: queryKeys.experiments(taskId),
+          queryFn: async () => (calls.experiments++, [] as ExperimentPublic[]),
+        });
       },
       { wrapper },
     );
@@ -208,7 +241,9 @@ describe("resume and refetch", () => {
     });
     expect(FakeWebSocket.last.url).toBe(`ws://${window.location.host}/api/ws/tasks/1?last_event_id=6`);
     act(() => FakeWebSocket.last.open());
-    act(() => FakeWebSocket.last.receive({ type: "connection_established", task_id: 1, last_event_id: 8, replayed: 2 }));
+    act(() =>
+      FakeWebSocket.last.receive({ type: "connection_established", task_id: 1, last_event_id: 8, replayed: 2 }),
+    );
     send(makeEvent(7, "log_message"));
     send(makeEvent(8, "log_message"));
     await act(async () => {
@@ -305,13 +340,19 @@ describe("resume and refetch", () => {
     client.setQueryData<ExperimentPublic[]>(queryKeys.experiments(8), []);
     const calls = { experiments: 0 };
     renderHook(
-      () => useQuery({ queryKey: queryKeys.experiments(8), queryFn: async () => (calls.experiments++, [] as ExperimentPublic[]) }),
+      () =>
+        useQuery({
+          queryKey: queryKeys.experiments(8),
+          queryFn: async () => (calls.experiments++, [] as ExperimentPublic[]),
+        }),
       { wrapper },
     );
     renderHook(() => useTaskWebSocket(8, true, { random: noJitter }), { wrapper });
     expect(FakeWebSocket.last.url).toBe(`ws://${window.location.host}/api/ws/tasks/8`);
     act(() => FakeWebSocket.last.open());
-    act(() => FakeWebSocket.last.receive({ type: "connection_established", task_id: 8, last_event_id: 3, replayed: 0 }));
+    act(() =>
+      FakeWebSocket.last.receive({ type: "connection_established", task_id: 8, last_event_id: 3, replayed: 0 }),
+    );
     send(makeEvent(4, "log_message", {}, 8));
     await act(async () => {
       await vi.runOnlyPendingTimersAsync();

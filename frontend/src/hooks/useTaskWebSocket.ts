@@ -3,7 +3,8 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react
 import { AUTH_CLOSE_CODES, reportAuthProblem, socketProtocols, useAuth } from "../lib/auth";
 import { liveCacheFor } from "../lib/liveCache";
 import { queryKeys } from "../lib/queryKeys";
-import type { ServerMessage, TaskEvent, TaskPublic } from "../lib/types";
+import { isTaskEvent } from "../lib/eventPayload";
+import type { ServerMessage, TaskPublic } from "../lib/types";
 import { taskWsUrl, withLastEventId } from "../lib/wsUrl";
 import { useWebSocket, type UseWebSocketOptions, type UseWebSocketResult } from "./useWebSocket";
 
@@ -30,10 +31,6 @@ export interface UseTaskWebSocketResult extends UseWebSocketResult<ServerMessage
   getLastEventId: () => number | null;
   /** True between the server's connection_established and the socket closing. */
   subscribed: boolean;
-}
-
-function isEvent(message: ServerMessage): message is TaskEvent {
-  return typeof message === "object" && message !== null && "task_id" in message && "data" in message;
 }
 
 /**
@@ -127,7 +124,7 @@ export function useTaskWebSocket(
         if (message.type === "error") console.warn("[useTaskWebSocket] Server error:", message.message);
         return;
       }
-      if (!isEvent(message)) return;
+      if (!isTaskEvent(message)) return;
       const id = typeof message.id === "number" ? message.id : null;
       if (id !== null) {
         const last = lastIdRef.current;
@@ -159,7 +156,9 @@ export function useTaskWebSocket(
     shouldReconnect: (event) => {
       if (AUTH_CLOSE_CODES.has(event.code)) reportAuthProblem(event.reason || "the server refused the live connection");
       if (NO_RETRY_CLOSE_CODES.has(event.code)) {
-        console.warn(`[useTaskWebSocket] Task ${taskId}: server closed with ${event.code} ${event.reason}; not reconnecting`);
+        console.warn(
+          `[useTaskWebSocket] Task ${taskId}: server closed with ${event.code} ${event.reason}; not reconnecting`,
+        );
         return false;
       }
       return true;

@@ -36,7 +36,10 @@ function mountList() {
       const feed = useTasksFeed(true, { random: () => 0.5 });
       const list = useQuery({
         queryKey: queryKeys.tasks,
-        queryFn: async () => (fetches++, [makeTask({ id: 2, last_event_id: 0 }), makeTask({ id: 1, last_event_id: 0 })]),
+        queryFn: async () => (
+          fetches++,
+          [makeTask({ id: 2, last_event_id: 0 }), makeTask({ id: 1, last_event_id: 0 })]
+        ),
         enabled: feed.ready,
       });
       return { feed, list };
@@ -58,12 +61,22 @@ describe("useTasksFeed", () => {
     expect(FakeWebSocket.last.url).toBe(`ws://${window.location.host}/api/ws/tasks`);
     expect(hook.result.current.feed.ready).toBe(false);
     act(() => FakeWebSocket.last.open());
-    act(() => FakeWebSocket.last.receive({ type: "connection_established", task_id: null, last_event_id: null, replayed: 0 }));
+    act(() =>
+      FakeWebSocket.last.receive({ type: "connection_established", task_id: null, last_event_id: null, replayed: 0 }),
+    );
     await flush();
     expect(hook.result.current.feed.ready).toBe(true);
     expect(fetches()).toBe(1);
-    act(() => FakeWebSocket.last.receive(makeEvent(3, "task_progress", { task: makeTask({ id: 1, last_event_id: 3, successful_experiments: 1 }) }, 1)));
-    act(() => FakeWebSocket.last.receive(makeEvent(7, "task_completed", { task: makeTask({ id: 2, status: "completed", last_event_id: 7 }) }, 2)));
+    act(() =>
+      FakeWebSocket.last.receive(
+        makeEvent(3, "task_progress", { task: makeTask({ id: 1, last_event_id: 3, successful_experiments: 1 }) }, 1),
+      ),
+    );
+    act(() =>
+      FakeWebSocket.last.receive(
+        makeEvent(7, "task_completed", { task: makeTask({ id: 2, status: "completed", last_event_id: 7 }) }, 2),
+      ),
+    );
     const list = client.getQueryData<TaskPublic[]>(queryKeys.tasks)!;
     expect(list.map((t) => [t.id, t.status, t.successful_experiments])).toEqual([
       [2, "completed", 0],

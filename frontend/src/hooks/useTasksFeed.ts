@@ -3,7 +3,8 @@ import { createContext, useCallback, useContext, useEffect, useRef, useState } f
 import { AUTH_CLOSE_CODES, reportAuthProblem, socketProtocols, useAuth } from "../lib/auth";
 import { liveCacheFor } from "../lib/liveCache";
 import { queryKeys } from "../lib/queryKeys";
-import type { ServerMessage, TaskEvent } from "../lib/types";
+import { isTaskEvent } from "../lib/eventPayload";
+import type { ServerMessage } from "../lib/types";
 import { wsUrl } from "../lib/wsUrl";
 import { NO_RETRY_CLOSE_CODES, TASK_SOCKET_TUNING } from "./useTaskWebSocket";
 import { useWebSocket, type UseWebSocketOptions, type UseWebSocketResult } from "./useWebSocket";
@@ -68,9 +69,9 @@ export function useTasksFeed(enabled = true, options: TasksFeedOptions = {}): Ta
         void queryClient.invalidateQueries({ queryKey: queryKeys.tasks, exact: true });
         return;
       }
-      if (!("task_id" in message) || !("data" in message)) return;
+      if (!isTaskEvent(message)) return;
       console.log("[useTasksFeed] Received event:", message);
-      live.apply(message as TaskEvent);
+      live.apply(message);
     },
     [live, markReady, queryClient],
   );

@@ -114,7 +114,7 @@ describe("useWebSocket", () => {
   });
 
   it("parses JSON and passes other text through to onMessage", () => {
-    const onMessage = vi.fn();
+    const onMessage = vi.fn<(message: unknown) => void>();
     renderHook(() => useWebSocket(URL_A, { onMessage }));
     act(() => FakeWebSocket.last.open());
     act(() => FakeWebSocket.last.receive({ type: "pong" }));

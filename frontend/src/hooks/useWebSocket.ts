@@ -137,9 +137,7 @@ export function useWebSocket<T = unknown>(
     attemptsRef.current = attempt + 1;
     setReconnectAttempts(attempt + 1);
     setIsReconnecting(true);
-    console.log(
-      `[useWebSocket] Reconnecting in ${delay}ms (attempt ${attempt + 1}/${maxReconnectAttempts})...`,
-    );
+    console.log(`[useWebSocket] Reconnecting in ${delay}ms (attempt ${attempt + 1}/${maxReconnectAttempts})...`);
     reconnectTimerRef.current = setTimeout(() => {
       reconnectTimerRef.current = null;
       connectRef.current();
@@ -184,7 +182,8 @@ export function useWebSocket<T = unknown>(
       const message = parse(event.data) as T;
       setLastMessage(message);
       setMessageHistory((history) => {
-        const next = history.length >= MESSAGE_HISTORY_LIMIT ? history.slice(1 - MESSAGE_HISTORY_LIMIT) : history.slice();
+        const next =
+          history.length >= MESSAGE_HISTORY_LIMIT ? history.slice(1 - MESSAGE_HISTORY_LIMIT) : history.slice();
         next.push(message);
         return next;
       });

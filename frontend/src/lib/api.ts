@@ -1,4 +1,5 @@
 import { getToken, reportAuthProblem } from "./auth";
+import { toText } from "./format";
 
 /** The REST client: JSON over fetch, errors carrying FastAPI's `detail`. */
 
@@ -26,7 +27,7 @@ export class ApiError extends Error {
       if (typeof item !== "object" || item === null) return [];
       const { loc, msg } = item as { loc?: unknown; msg?: unknown };
       const path = Array.isArray(loc) ? (loc as (string | number)[]) : [];
-      return [{ path: path[0] === "body" ? path.slice(1) : path, message: String(msg ?? "invalid") }];
+      return [{ path: path[0] === "body" ? path.slice(1) : path, message: toText(msg ?? "invalid") }];
     });
   }
 }
@@ -36,9 +37,7 @@ function describe(status: number, detail: unknown, fallback: string): string {
   if (Array.isArray(detail)) {
     return detail
       .map((d: { loc?: unknown[]; msg?: string }) =>
-        [Array.isArray(d?.loc) ? d.loc.filter((p) => p !== "body").join(".") : "", d?.msg]
-          .filter(Boolean)
-          .join(": "),
+        [Array.isArray(d?.loc) ? d.loc.filter((p) => p !== "body").join(".") : "", d?.msg].filter(Boolean).join(": "),
       )
       .join("; ");
   }
@@ -65,7 +64,7 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
     }
   }
   if (!response.ok) {
-    const detail = typeof body === "object" && body !== null && "detail" in body ? (body as { detail: unknown }).detail : body;
+    const detail = typeof body === "object" && body !== null && "detail" in body ? body.detail : body;
     if (response.status === 401) reportAuthProblem(typeof detail === "string" ? detail : "authentication required");
     throw new ApiError(response.status, detail, describe(response.status, detail, response.statusText));
   }

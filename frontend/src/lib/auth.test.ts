@@ -20,7 +20,10 @@ beforeEach(() => {
   client = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: Infinity } } });
   FakeWebSocket.reset();
   vi.stubGlobal("WebSocket", FakeWebSocket);
-  vi.stubGlobal("fetch", vi.fn(() => Promise.reject(new Error("no HTTP in this test"))));
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(() => Promise.reject(new Error("no HTTP in this test"))),
+  );
   vi.spyOn(console, "log").mockImplementation(() => undefined);
   vi.spyOn(console, "warn").mockImplementation(() => undefined);
 });
@@ -35,7 +38,9 @@ describe("API token", () => {
   it("is sent as a Bearer header on REST and kept across reloads", async () => {
     setToken(JWT);
     expect(localStorage.getItem("autotuner.token")).toBe(JWT);
-    const fetchSpy = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => new Response("[]", { status: 200 }));
+    const fetchSpy = vi.fn(
+      async (_input: RequestInfo | URL, _init?: RequestInit) => new Response("[]", { status: 200 }),
+    );
     vi.stubGlobal("fetch", fetchSpy);
     await api.get("/api/tasks");
     const headers = new Headers(fetchSpy.mock.calls[0]![1]!.headers);
@@ -44,7 +49,9 @@ describe("API token", () => {
 
   it("never goes into a socket URL", () => {
     setToken(JWT);
-    expect(withLastEventId(taskWsUrl(1, { protocol: "https:", host: "h" }), 7)).toBe("wss://h/api/ws/tasks/1?last_event_id=7");
+    expect(withLastEventId(taskWsUrl(1, { protocol: "https:", host: "h" }), 7)).toBe(
+      "wss://h/api/ws/tasks/1?last_event_id=7",
+    );
   });
 
   it("is offered as a subprotocol beside 'autotuner', and only when there is one", () => {

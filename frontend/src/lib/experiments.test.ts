@@ -34,14 +34,24 @@ describe("experiment helpers", () => {
       engine_command: 'sim --name "a,b"',
     });
     const [header, row] = experimentsToCsv([e]).trim().split("\r\n");
-    expect(header).toBe("experiment_id,status,param:max-num-seqs,objective_score,output_throughput,slo_violations,error_message,elapsed_time,engine_command");
+    expect(header).toBe(
+      "experiment_id,status,param:max-num-seqs,objective_score,output_throughput,slo_violations,error_message,elapsed_time,engine_command",
+    );
     expect(row).toBe('1,success,8,1.5,100,,,,"sim --name ""a,b"""');
   });
 
   it("describes an SLO violation from the server's fields", () => {
-    expect(sloViolationText({ slo: "ttft", metric: "mean_ttft_ms", threshold: 1, actual: 1.25, excess_ratio: 0.25, hard_fail: false, penalty: 2.5 })).toBe(
-      "ttft 1.25 s > 1 s (+25 %) — score penalty ×2.5",
-    );
+    expect(
+      sloViolationText({
+        slo: "ttft",
+        metric: "mean_ttft_ms",
+        threshold: 1,
+        actual: 1.25,
+        excess_ratio: 0.25,
+        hard_fail: false,
+        penalty: 2.5,
+      }),
+    ).toBe("ttft 1.25 s > 1 s (+25 %) — score penalty ×2.5");
     expect(sloViolationText({ slo: "latency.p99", threshold: 2, actual: 4, excess_ratio: 1, hard_fail: true })).toBe(
       "latency.p99 4 s > 2 s (+100 %) — hard limit, experiment failed",
     );

@@ -1,3 +1,4 @@
+import { toText } from "./format";
 import type { ExperimentPublic, TaskPublic } from "./types";
 
 /** The figures shown per experiment, looked up in `metrics.summary` (or `metrics`). */
@@ -65,7 +66,7 @@ export function parameterNames(experiments: ExperimentPublic[], task?: TaskPubli
 
 /** One violation as the server reports it (`slo`, `metric`, `threshold`, `actual` in s, `excess_ratio`, `hard_fail`, `penalty`). */
 export function sloViolationText(violation: Record<string, unknown>): string {
-  const name = String(violation.slo ?? violation.metric ?? "slo");
+  const name = toText(violation.slo ?? violation.metric ?? "slo");
   const num = (v: unknown) => (typeof v === "number" ? Math.round(v * 1000) / 1000 : null);
   const actual = num(violation.actual ?? violation.value);
   const threshold = num(violation.threshold);
@@ -80,7 +81,7 @@ export function sloViolationText(violation: Record<string, unknown>): string {
 
 function csvCell(value: unknown): string {
   if (value === null || value === undefined) return "";
-  const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+  const text = toText(value);
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

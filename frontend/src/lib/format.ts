@@ -30,6 +30,13 @@ export function formatDateTime(iso: string | null | undefined): string {
   });
 }
 
+/** A scalar as text, anything else as JSON (never "[object Object]"). */
+export function toText(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  return JSON.stringify(value) ?? "";
+}
+
 export function formatValue(value: unknown): string {
   if (value === null || value === undefined) return "—";
   if (typeof value === "number") return formatNumber(value, 4);

@@ -1,14 +1,9 @@
-import type { QueryClient, QueryCacheNotifyEvent } from "@tanstack/react-query";
+import type { QueryCacheNotifyEvent, QueryClient, QueryKey } from "@tanstack/react-query";
 import { queryKeys } from "./queryKeys";
-import type { BenchmarkProgress, ExperimentPublic, TaskEvent, TaskPublic } from "./types";
+import { decodeEventPayload, type BenchmarkProgress } from "./eventPayload";
+import type { ExperimentPublic, TaskEvent, TaskPublic } from "./types";
 
-export interface TaskProgressFigures {
-  progress: number | null;
-  completed: number | null;
-  total: number | null;
-  best_score: number | null;
-  best_experiment_id: number | null;
-}
+export type { TaskProgressFigures } from "./eventPayload";
 
 export interface LiveBenchmarkProgress {
   /** Database id of the experiment (ExperimentPublic.id). */
@@ -44,14 +39,11 @@ export function upsertExperiment(
   return next;
 }
 
-function numberOrNull(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
 /**
- * Writes live events into the query cache: every task_* event's `data.task`
+ * Writes live events into the query cache: every task_* event's task snapshot
  * into `["task", id]` and `["tasks"]`, every experiment_* / benchmark_* event's
- * `data.experiment` into `["experiments", taskId]`. No event causes a request.
+ * experiment snapshot into `["experiments", taskId]` (`eventPayload.ts` reads
+ * them out of the event). No event causes a request.
  *
  * A REST response can land after an event it predates (the fetch was in flight
  * when the event arrived). So the latest live snapshot of each entity is kept
@@ -75,69 +67,60 @@ export class LiveCache {
 
   /** Apply one event; returns true if it changed something in the cache. */
   apply(event: TaskEvent): boolean {
-    const { data } = event;
+    const payload = decodeEventPayload(event);
     let changed = false;
-    if (data?.task && typeof data.task === "object") {
-      this.writeTask(data.task);
+    if (payload.task) {
+      this.writeTask(payload.task);
       changed = true;
     }
-    if (data?.experiment && typeof data.experiment === "object") {
-      this.writeExperiment(data.experiment);
+    if (payload.experiment) {
+      this.writeExperiment(payload.experiment);
       changed = true;
+    }
+    const taskId = event.task_id;
+    if (payload.taskProgress) {
+      const figures = payload.taskProgress;
+      this.client.setQueryData(queryKeys.taskProgress(taskId), figures);
+      if (!payload.task) {
+        // Older servers: patch the figures we do have into the cached task.
+        const patch = (task: TaskPublic): TaskPublic => ({
+          ...task,
+          best_score: figures.best_score ?? task.best_score,
+          best_experiment_id: figures.best_experiment_id ?? task.best_experiment_id,
+        });
+        this.client.setQueryData<TaskPublic>(queryKeys.task(taskId), (t) => (t ? patch(t) : t));
+        this.client.setQueryData<TaskPublic[]>(queryKeys.tasks, (list) =>
+          list?.map((t) => (t.id === taskId ? patch(t) : t)),
+        );
+      }
+      return true;
+    }
+    if (payload.benchmark) {
+      const experimentId = payload.experiment?.id ?? event.experiment_id ?? null;
+      if (experimentId === null) return changed;
+      const value: LiveBenchmarkProgress = {
+        experimentId,
+        experimentNumber: payload.experiment?.experiment_id ?? null,
+        progress: payload.benchmark,
+        receivedAt: Date.now(),
+      };
+      this.client.setQueryData(queryKeys.benchmarkProgress(taskId), value);
+      return true;
     }
     switch (event.type) {
-      case "task_progress": {
-        const figures: TaskProgressFigures = {
-          progress: numberOrNull(data.progress),
-          completed: numberOrNull(data.completed),
-          total: numberOrNull(data.total),
-          best_score: numberOrNull(data.best_score),
-          best_experiment_id: numberOrNull(data.best_experiment_id),
-        };
-        this.client.setQueryData(queryKeys.taskProgress(event.task_id), figures);
-        if (!data.task) {
-          // Older servers: patch the figures we do have into the cached task.
-          const patch = (task: TaskPublic): TaskPublic => ({
-            ...task,
-            best_score: figures.best_score ?? task.best_score,
-            best_experiment_id: figures.best_experiment_id ?? task.best_experiment_id,
-          });
-          this.client.setQueryData<TaskPublic>(queryKeys.task(event.task_id), (t) => (t ? patch(t) : t));
-          this.client.setQueryData<TaskPublic[]>(queryKeys.tasks, (list) =>
-            list?.map((t) => (t.id === event.task_id ? patch(t) : t)),
-          );
-        }
-        return true;
-      }
-      case "benchmark_started":
-      case "benchmark_progress": {
-        const experiment = data.experiment;
-        const progress =
-          typeof data.progress === "object" && data.progress !== null ? data.progress : ({} as BenchmarkProgress);
-        const experimentId = experiment?.id ?? numberOrNull(event.experiment_id);
-        if (experimentId === null) return changed;
-        const value: LiveBenchmarkProgress = {
-          experimentId,
-          experimentNumber: experiment?.experiment_id ?? null,
-          progress,
-          receivedAt: Date.now(),
-        };
-        this.client.setQueryData(queryKeys.benchmarkProgress(event.task_id), value);
-        return true;
-      }
       case "experiment_completed":
       case "experiment_failed": {
-        const current = this.client.getQueryData<LiveBenchmarkProgress>(queryKeys.benchmarkProgress(event.task_id));
-        const id = data.experiment?.id ?? event.experiment_id;
+        const current = this.client.getQueryData<LiveBenchmarkProgress>(queryKeys.benchmarkProgress(taskId));
+        const id = payload.experiment?.id ?? event.experiment_id;
         if (current && current.experimentId === id) {
-          this.client.setQueryData(queryKeys.benchmarkProgress(event.task_id), null);
+          this.client.setQueryData(queryKeys.benchmarkProgress(taskId), null);
         }
         return true;
       }
       case "task_completed":
       case "task_failed":
       case "task_cancelled":
-        this.client.setQueryData(queryKeys.benchmarkProgress(event.task_id), null);
+        this.client.setQueryData(queryKeys.benchmarkProgress(taskId), null);
         return true;
       default:
         return changed;
@@ -172,7 +155,8 @@ export class LiveCache {
 
   private onCacheEvent(event: QueryCacheNotifyEvent): void {
     if (event.type !== "updated" || event.action.type !== "success" || event.action.manual) return;
-    const key = event.query.queryKey;
+    // The cache types its queries' keys as any.
+    const key = event.query.queryKey as QueryKey;
     if (key[0] === "tasks" && key.length === 1) {
       const list = event.action.data as TaskPublic[] | undefined;
       if (!Array.isArray(list)) return;

@@ -1,133 +1,38 @@
 /**
- * Wire types, mirroring autotuner/domain.py (TaskPublic, ExperimentPublic, Event,
- * TaskSpec) and the REST/WebSocket contract in DESIGN.md. Datetimes arrive as ISO
- * strings.
+ * Wire types. Those of the REST payloads and of the WebSocket's event message
+ * are generated from the API's OpenAPI schema into `api-schema.d.ts` (`make
+ * types`; `make lint` fails when it is stale); this module only names them.
+ *
+ * Written by hand, because the schema cannot say them:
+ * - the WebSocket's control messages (`connection_established`, `resync_required`,
+ *   `pong`, `error`): plain JSON the socket sends, no model on the server;
+ * - the system endpoints' answers (workers, GPUs, stats, health) and the
+ *   examples: the server declares them as free-form objects;
+ * - what an event's `data` holds: a free-form object on the server too; it is
+ *   decoded in one place, `eventPayload.ts`.
+ * Datetimes arrive as ISO strings.
  */
+import type { components } from "./api-schema";
 
-export type TaskStatus = "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
+type Schemas = components["schemas"];
 
-export type ExperimentStatus =
-  | "pending"
-  | "deploying"
-  | "benchmarking"
-  | "success"
-  | "failed"
-  | "cancelled";
+export type TaskStatus = Schemas["TaskStatus"];
+export type ExperimentStatus = Schemas["ExperimentStatus"];
+export type TaskSpec = Schemas["TaskSpec"];
+export type ExperimentPublic = Schemas["ExperimentPublic"];
+export type EventType = Schemas["EventType"];
 
-export type Scalar = string | number | boolean;
+/** One candidate value of a parameter. */
+export type Scalar = TaskSpec["parameters"][string][number];
 
-export interface TaskSpec {
-  task_name: string;
-  description?: string;
-  deployment_mode?: "sim" | "local" | "docker" | "ome";
-  model: { id_or_path: string; namespace?: string | null; [extra: string]: unknown };
-  base_runtime?: string;
-  parameters: Record<string, Scalar[]>;
-  optimization?: {
-    strategy?: "grid_search" | "random" | "bayesian";
-    objective?: "minimize_latency" | "maximize_throughput" | "minimize_ttft" | "minimize_tpot";
-    max_iterations?: number;
-    timeout_per_iteration?: number;
-    [extra: string]: unknown;
-  };
-  slo?: Record<string, unknown> | null;
-  benchmark?: {
-    traffic_scenarios?: string[];
-    num_concurrency?: number[];
-    max_time_per_iteration?: number;
-    max_requests_per_iteration?: number;
-    additional_params?: Record<string, unknown>;
-    [extra: string]: unknown;
-  };
-  [extra: string]: unknown;
-}
-
-export interface TaskPublic {
-  id: number;
-  task_name: string;
-  description: string;
-  status: TaskStatus;
-  spec: TaskSpec;
-  deployment_mode: string;
-  base_runtime: string;
-  total_experiments: number;
-  successful_experiments: number;
-  failed_experiments: number;
-  best_experiment_id: number | null;
-  best_score: number | null;
-  error_message: string | null;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  elapsed_time: number | null;
-  last_event_id: number;
-}
-
-export interface SloViolation {
-  [key: string]: unknown;
-}
-
-export interface ExperimentPublic {
-  id: number;
-  task_id: number;
-  experiment_id: number;
-  parameters: Record<string, unknown>;
-  status: ExperimentStatus;
-  metrics: Record<string, unknown> | null;
-  objective_score: number | null;
-  slo_violations: SloViolation[] | null;
-  error_message: string | null;
-  engine_command: string | null;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  elapsed_time: number | null;
-}
-
-export type TaskEventType =
-  | "task_started"
-  | "task_progress"
-  | "task_completed"
-  | "task_failed"
-  | "task_cancelled";
-
-export type ExperimentEventType =
-  | "experiment_started"
-  | "experiment_progress"
-  | "experiment_completed"
-  | "experiment_failed"
-  | "benchmark_started"
-  | "benchmark_progress";
-
-export type EventType = TaskEventType | ExperimentEventType | "log_message";
-
-export interface BenchmarkProgress {
-  completed?: number;
-  total?: number;
-  fraction?: number;
-  elapsed?: number;
-  [extra: string]: unknown;
-}
+/**
+ * A task. The server declares `spec` as a free-form object; it holds the
+ * validated task spec the task was created from.
+ */
+export type TaskPublic = Omit<Schemas["TaskPublic"], "spec"> & { spec: TaskSpec };
 
 /** One event as clients receive it; `id` is per task, 1, 2, 3 … without gaps. */
-export interface TaskEvent {
-  id?: number | null;
-  type: EventType;
-  task_id: number;
-  experiment_id?: number | null;
-  timestamp: number;
-  message: string;
-  data: {
-    task?: TaskPublic;
-    experiment?: ExperimentPublic;
-    progress?: number | BenchmarkProgress;
-    completed?: number;
-    total?: number;
-    best_score?: number | null;
-    best_experiment_id?: number | null;
-    [extra: string]: unknown;
-  };
-}
+export type TaskEvent = Schemas["Event"];
 
 export interface ConnectionEstablished {
   type: "connection_established";

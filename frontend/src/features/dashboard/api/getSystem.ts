@@ -14,13 +14,30 @@ export const getStats = (signal?: AbortSignal) => api.get<SystemStats>("/api/sys
 export const getHealth = (signal?: AbortSignal) => api.get<Health>("/api/health", signal);
 
 export const workersQueryOptions = () =>
-  queryOptions({ queryKey: ["system", "workers"], queryFn: ({ signal }) => getWorkers(signal), refetchInterval: DASHBOARD_POLL_MS });
+  queryOptions({
+    queryKey: ["system", "workers"],
+    queryFn: ({ signal }) => getWorkers(signal),
+    refetchInterval: DASHBOARD_POLL_MS,
+  });
 export const gpusQueryOptions = () =>
-  queryOptions({ queryKey: ["system", "gpus"], queryFn: ({ signal }) => getGpus(signal), refetchInterval: 2 * DASHBOARD_POLL_MS });
+  queryOptions({
+    queryKey: ["system", "gpus"],
+    queryFn: ({ signal }) => getGpus(signal),
+    refetchInterval: 2 * DASHBOARD_POLL_MS,
+  });
 export const statsQueryOptions = () =>
-  queryOptions({ queryKey: ["system", "stats"], queryFn: ({ signal }) => getStats(signal), refetchInterval: DASHBOARD_POLL_MS });
+  queryOptions({
+    queryKey: ["system", "stats"],
+    queryFn: ({ signal }) => getStats(signal),
+    refetchInterval: DASHBOARD_POLL_MS,
+  });
 export const healthQueryOptions = () =>
-  queryOptions({ queryKey: ["system", "health"], queryFn: ({ signal }) => getHealth(signal), refetchInterval: 2 * DASHBOARD_POLL_MS, retry: false });
+  queryOptions({
+    queryKey: ["system", "health"],
+    queryFn: ({ signal }) => getHealth(signal),
+    refetchInterval: 2 * DASHBOARD_POLL_MS,
+    retry: false,
+  });
 
 export const useWorkers = () => useQuery({ ...workersQueryOptions(), staleTime: 0 });
 export const useGpus = () => useQuery({ ...gpusQueryOptions(), staleTime: 0 });

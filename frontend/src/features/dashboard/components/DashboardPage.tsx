@@ -43,7 +43,13 @@ export function DashboardPage() {
         <div className="card stat" data-testid="health">
           <div className="stat-label">API</div>
           <div className="stat-value">
-            {health.isError ? <span className="error-text">unreachable</span> : health.data ? <span className="ok-text">{health.data.status}</span> : "…"}
+            {health.isError ? (
+              <span className="error-text">unreachable</span>
+            ) : health.data ? (
+              <span className="ok-text">{health.data.status}</span>
+            ) : (
+              "…"
+            )}
           </div>
           <div className="muted small">
             {workers.data ? `${workers.data.mode} mode` : ""}
@@ -54,7 +60,11 @@ export function DashboardPage() {
         <div className="card stat" data-testid="stat-connections">
           <div className="stat-label">Live connections</div>
           <div className="stat-value">{stats.data ? formatNumber(stats.data.connections, 0) : "…"}</div>
-          <div className="muted small">{stats.data ? `${formatNumber(stats.data.topics, 0)} topic${stats.data.topics === 1 ? "" : "s"} subscribed` : ""}</div>
+          <div className="muted small">
+            {stats.data
+              ? `${formatNumber(stats.data.topics, 0)} topic${stats.data.topics === 1 ? "" : "s"} subscribed`
+              : ""}
+          </div>
         </div>
         <div className="card stat">
           <div className="stat-label">Events published</div>
@@ -79,8 +89,12 @@ export function DashboardPage() {
           <div className="card-title">
             Workers <span className="muted small">{workers.data ? `(${workers.data.mode})` : ""}</span>
           </div>
-          {workers.isError ? <div className="alert alert-error">Cannot load workers: {workers.error.message}</div> : null}
-          {workers.data && workers.data.workers.length === 0 ? <div className="empty small">No worker has reported in.</div> : null}
+          {workers.isError ? (
+            <div className="alert alert-error">Cannot load workers: {workers.error.message}</div>
+          ) : null}
+          {workers.data && workers.data.workers.length === 0 ? (
+            <div className="empty small">No worker has reported in.</div>
+          ) : null}
           {workers.data && workers.data.workers.length > 0 ? (
             <table className="table" data-testid="workers-table">
               <thead>
@@ -101,7 +115,13 @@ export function DashboardPage() {
                     <td>
                       <span className={`badge badge-${w.status === "busy" ? "running" : "pending"}`}>{w.status}</span>
                     </td>
-                    <td>{w.current_task_id !== null ? <a href={href({ name: "experiments", taskId: w.current_task_id })}>task {w.current_task_id}</a> : <span className="muted">—</span>}</td>
+                    <td>
+                      {w.current_task_id !== null ? (
+                        <a href={href({ name: "experiments", taskId: w.current_task_id })}>task {w.current_task_id}</a>
+                      ) : (
+                        <span className="muted">—</span>
+                      )}
+                    </td>
                     <td className="small">{timeAgo(w.last_seen, now)}</td>
                   </tr>
                 ))}
@@ -129,8 +149,16 @@ export function DashboardPage() {
                     <div className="gpu-head">
                       <span className="mono">GPU {g.index}</span> <span>{g.name}</span>
                     </div>
-                    <Meter label="Utilization" pct={g.utilization_pct} text={`${formatNumber(g.utilization_pct, 0)} %`} />
-                    <Meter label="Memory" pct={mem} text={`${formatNumber(g.memory_used_mb / 1024, 1)} / ${formatNumber(g.memory_total_mb / 1024, 1)} GiB`} />
+                    <Meter
+                      label="Utilization"
+                      pct={g.utilization_pct}
+                      text={`${formatNumber(g.utilization_pct, 0)} %`}
+                    />
+                    <Meter
+                      label="Memory"
+                      pct={mem}
+                      text={`${formatNumber(g.memory_used_mb / 1024, 1)} / ${formatNumber(g.memory_total_mb / 1024, 1)} GiB`}
+                    />
                   </div>
                 );
               })}

@@ -15,7 +15,10 @@ export const experimentsQueryOptions = (taskId: number) =>
  * once when the page opens (the stream then resumes from the task's
  * last_event_id) and poll only while the stream is down.
  */
-export function useExperiments(taskId: number, { live, taskRunning, enabled }: { live: boolean; taskRunning: boolean; enabled: boolean }) {
+export function useExperiments(
+  taskId: number,
+  { live, taskRunning, enabled }: { live: boolean; taskRunning: boolean; enabled: boolean },
+) {
   return useQuery({
     ...experimentsQueryOptions(taskId),
     enabled,

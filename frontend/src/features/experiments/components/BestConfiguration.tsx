@@ -25,7 +25,11 @@ async function copyText(text: string): Promise<boolean> {
 export function BestConfiguration({ best, isSimulator }: { best: ExperimentPublic | undefined; isSimulator: boolean }) {
   const [copied, setCopied] = useState<"idle" | "copied" | "failed">("idle");
   if (!best) {
-    return <div className="empty small">No successful experiment yet: the best configuration appears here as soon as one succeeds.</div>;
+    return (
+      <div className="empty small">
+        No successful experiment yet: the best configuration appears here as soon as one succeeds.
+      </div>
+    );
   }
   const copy = async () => {
     if (!best.engine_command) return;
@@ -60,14 +64,20 @@ export function BestConfiguration({ best, isSimulator }: { best: ExperimentPubli
       </div>
       <div className="command">
         <div className="command-head">
-          <span className="stat-label">
-            Engine command{isSimulator ? " (simulated engine)" : ""}
-          </span>
-          <button type="button" className="button small" onClick={() => void copy()} disabled={!best.engine_command} data-testid="copy-command">
+          <span className="stat-label">Engine command{isSimulator ? " (simulated engine)" : ""}</span>
+          <button
+            type="button"
+            className="button small"
+            onClick={() => void copy()}
+            disabled={!best.engine_command}
+            data-testid="copy-command"
+          >
             {copied === "copied" ? "Copied" : copied === "failed" ? "Copy failed" : "Copy"}
           </button>
         </div>
-        <pre className="mono" data-testid="engine-command">{best.engine_command ?? "The server did not record the command for this experiment."}</pre>
+        <pre className="mono" data-testid="engine-command">
+          {best.engine_command ?? "The server did not record the command for this experiment."}
+        </pre>
       </div>
     </div>
   );

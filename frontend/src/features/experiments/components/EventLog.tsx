@@ -1,8 +1,13 @@
-import type { ServerMessage, TaskEvent } from "../../../lib/types";
+import { isTaskEvent } from "../../../lib/eventPayload";
+import type { ServerMessage } from "../../../lib/types";
 
 /** The last events this page received, newest first (what the browser console also logs). */
 export function EventLog({ messages }: { messages: ServerMessage[] }) {
-  const events = messages.filter((m): m is TaskEvent => "task_id" in m && "data" in m && m.type !== "benchmark_progress").slice(-30).reverse();
+  const events = messages
+    .filter(isTaskEvent)
+    .filter((e) => e.type !== "benchmark_progress")
+    .slice(-30)
+    .reverse();
   if (events.length === 0) return <div className="empty small">No live events received on this page yet.</div>;
   return (
     <ol className="event-log">

@@ -5,16 +5,23 @@ import { ConnectionIndicator } from "../../../components/ConnectionIndicator";
 import { Elapsed } from "../../../components/Elapsed";
 import { ExperimentProgressBar } from "../../../components/ExperimentProgressBar";
 import { RuntimeLabel, StatusBadge } from "../../../components/StatusBadge";
-import { useTaskActions } from "../../../hooks/useTaskActions";
 import { TASK_SOCKET_TUNING, useTaskWebSocket } from "../../../hooks/useTaskWebSocket";
 import { useLiveFeed } from "../../../hooks/useTasksFeed";
-import { download, experimentsToCsv, higherIsBetter, parameterNames, plannedExperiments } from "../../../lib/experiments";
+import {
+  download,
+  experimentsToCsv,
+  higherIsBetter,
+  parameterNames,
+  plannedExperiments,
+} from "../../../lib/experiments";
 import { formatNumber, OBJECTIVE_LABELS, STRATEGY_LABELS } from "../../../lib/format";
 import type { TaskProgressFigures } from "../../../lib/liveCache";
 import { queryKeys } from "../../../lib/queryKeys";
 import { isTaskActive } from "../../../lib/types";
+import { useCancelTask } from "../api/cancelTask";
 import { useExperiments } from "../api/getExperiments";
 import { useTask } from "../api/getTask";
+import { useStartTask } from "../api/startTask";
 import { BenchmarkProgressCard } from "./BenchmarkProgressCard";
 import { BestConfiguration } from "./BestConfiguration";
 import { EventLog } from "./EventLog";
@@ -47,16 +54,29 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
   const ready = !!task.data && (!active || socket.subscribed || waited || socket.reconnectAttempts > 0);
   const live = socket.isConnected || (!active && feed.isConnected);
   const experiments = useExperiments(taskId, { live, taskRunning: active, enabled: ready });
-  const { data: figures } = useQuery<TaskProgressFigures | null>({ queryKey: queryKeys.taskProgress(taskId), queryFn: skipToken });
-  const actions = useTaskActions();
+  const { data: figures } = useQuery<TaskProgressFigures | null>({
+    queryKey: queryKeys.taskProgress(taskId),
+    queryFn: skipToken,
+  });
+  const start = useStartTask();
+  const cancel = useCancelTask();
   const [actionError, setActionError] = useState<string | null>(null);
 
-  if (task.isPending) return <div className="page"><div className="empty">Loading task…</div></div>;
+  if (task.isPending)
+    return (
+      <div className="page">
+        <div className="empty">Loading task…</div>
+      </div>
+    );
   if (task.isError || !task.data) {
     return (
       <div className="page">
-        <a className="back" href={href({ name: "tasks" })}>← Tasks</a>
-        <div className="alert alert-error" role="alert">Cannot load task {taskId}: {task.error?.message ?? "not found"}</div>
+        <a className="back" href={href({ name: "tasks" })}>
+          ← Tasks
+        </a>
+        <div className="alert alert-error" role="alert">
+          Cannot load task {taskId}: {task.error?.message ?? "not found"}
+        </div>
       </div>
     );
   }
@@ -76,7 +96,9 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
 
   return (
     <div className="page">
-      <a className="back" href={href({ name: "tasks" })}>← Tasks</a>
+      <a className="back" href={href({ name: "tasks" })}>
+        ← Tasks
+      </a>
       <header className="page-header">
         <div>
           <h1 className="title-row">
@@ -84,37 +106,72 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
             <StatusBadge status={t.status} />
           </h1>
           <p className="subtitle">
-            <RuntimeLabel mode={t.deployment_mode} runtime={t.base_runtime} /> · model <span className="mono">{t.spec?.model?.id_or_path}</span> ·{" "}
-            {STRATEGY_LABELS[t.spec?.optimization?.strategy ?? ""] ?? t.spec?.optimization?.strategy} · {OBJECTIVE_LABELS[objective] ?? objective}
+            <RuntimeLabel mode={t.deployment_mode} runtime={t.base_runtime} /> · model{" "}
+            <span className="mono">{t.spec?.model?.id_or_path}</span> ·{" "}
+            {STRATEGY_LABELS[t.spec?.optimization?.strategy ?? ""] ?? t.spec?.optimization?.strategy} ·{" "}
+            {OBJECTIVE_LABELS[objective] ?? objective}
             {t.description ? <> · {t.description}</> : null}
           </p>
         </div>
         <div className="header-actions">
           {active ? (
-            <ConnectionIndicator {...socket} maxReconnectAttempts={TASK_SOCKET_TUNING.maxReconnectAttempts} label={`task ${taskId}`} onRetry={socket.connect} />
+            <ConnectionIndicator
+              {...socket}
+              maxReconnectAttempts={TASK_SOCKET_TUNING.maxReconnectAttempts}
+              label={`task ${taskId}`}
+              onRetry={socket.connect}
+            />
           ) : (
-            <span className="conn conn-idle" data-testid="connection-indicator" data-phase="idle" title="The task is not running: nothing to stream">
+            <span
+              className="conn conn-idle"
+              data-testid="connection-indicator"
+              data-phase="idle"
+              title="The task is not running: nothing to stream"
+            >
               <span className="conn-dot" aria-hidden="true" />
               Not running
             </span>
           )}
           {active ? (
-            <button type="button" className="button" onClick={() => run(actions.cancel.mutateAsync(taskId))} disabled={actions.cancel.isPending}>
+            <button
+              type="button"
+              className="button"
+              onClick={() => run(cancel.mutateAsync(taskId))}
+              disabled={cancel.isPending}
+            >
               Cancel
             </button>
           ) : t.status !== "completed" ? (
-            <button type="button" className="button primary" onClick={() => run(actions.start.mutateAsync(taskId))} disabled={actions.start.isPending} data-testid="start-task">
+            <button
+              type="button"
+              className="button primary"
+              onClick={() => run(start.mutateAsync(taskId))}
+              disabled={start.isPending}
+              data-testid="start-task"
+            >
               {t.status === "pending" ? "Start" : "Resume"}
             </button>
           ) : null}
-          <button type="button" className="button" disabled={!list.length} onClick={() => download(`${baseName}-experiments.csv`, experimentsToCsv(list), "text/csv")} data-testid="export-csv">
+          <button
+            type="button"
+            className="button"
+            disabled={!list.length}
+            onClick={() => download(`${baseName}-experiments.csv`, experimentsToCsv(list), "text/csv")}
+            data-testid="export-csv"
+          >
             Export CSV
           </button>
           <button
             type="button"
             className="button"
             disabled={!list.length}
-            onClick={() => download(`${baseName}-experiments.json`, JSON.stringify({ task: t, experiments: list }, null, 2), "application/json")}
+            onClick={() =>
+              download(
+                `${baseName}-experiments.json`,
+                JSON.stringify({ task: t, experiments: list }, null, 2),
+                "application/json",
+              )
+            }
             data-testid="export-json"
           >
             Export JSON
@@ -122,7 +179,11 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
         </div>
       </header>
 
-      {actionError ? <div className="alert alert-error" role="alert">{actionError}</div> : null}
+      {actionError ? (
+        <div className="alert alert-error" role="alert">
+          {actionError}
+        </div>
+      ) : null}
       {t.error_message ? <div className="alert alert-error">{t.error_message}</div> : null}
 
       <div className="stats">
@@ -132,12 +193,15 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
         </div>
         <div className="card stat">
           <div className="stat-label">Best score ({higher ? "higher" : "lower"} is better)</div>
-          <div className="stat-value mono" data-testid="best-score">{formatNumber(t.best_score, 4)}</div>
+          <div className="stat-value mono" data-testid="best-score">
+            {formatNumber(t.best_score, 4)}
+          </div>
         </div>
         <div className="card stat">
           <div className="stat-label">Succeeded / failed</div>
           <div className="stat-value">
-            <span className="ok-text">{t.successful_experiments}</span> / <span className={t.failed_experiments ? "error-text" : ""}>{t.failed_experiments}</span>
+            <span className="ok-text">{t.successful_experiments}</span> /{" "}
+            <span className={t.failed_experiments ? "error-text" : ""}>{t.failed_experiments}</span>
           </div>
         </div>
         <div className="card stat">
@@ -154,11 +218,23 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
         <section className="card">
           <div className="card-title">Objective per experiment</div>
           <div className="legend small">
-            <span><i className="lg-point" /> score</span>
-            <span><i className="lg-line" /> best so far</span>
-            <span><i className="lg-failed" /> failed</span>
+            <span>
+              <i className="lg-point" /> score
+            </span>
+            <span>
+              <i className="lg-line" /> best so far
+            </span>
+            <span>
+              <i className="lg-failed" /> failed
+            </span>
           </div>
-          <ObjectiveChart experiments={list} higherIsBetter={higher} planned={planned} bestId={t.best_experiment_id} objectiveLabel={OBJECTIVE_LABELS[objective] ?? objective} />
+          <ObjectiveChart
+            experiments={list}
+            higherIsBetter={higher}
+            planned={planned}
+            bestId={t.best_experiment_id}
+            objectiveLabel={OBJECTIVE_LABELS[objective] ?? objective}
+          />
         </section>
         <section className="card">
           <div className="card-title">Score against parameters</div>
@@ -173,9 +249,16 @@ export function ExperimentsPage({ taskId }: { taskId: number }) {
 
       <section className="card">
         <div className="card-title">
-          Experiments <span className="muted small">({list.length} of {planned} planned)</span>
+          Experiments{" "}
+          <span className="muted small">
+            ({list.length} of {planned} planned)
+          </span>
         </div>
-        {experiments.isPending && ready ? <div className="empty">Loading experiments…</div> : <ExperimentsTable experiments={list} parameters={params} bestId={t.best_experiment_id} />}
+        {experiments.isPending && ready ? (
+          <div className="empty">Loading experiments…</div>
+        ) : (
+          <ExperimentsTable experiments={list} parameters={params} bestId={t.best_experiment_id} />
+        )}
       </section>
 
       <section className="card">

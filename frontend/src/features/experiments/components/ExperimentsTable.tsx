@@ -5,7 +5,15 @@ import type { ExperimentPublic } from "../../../lib/types";
 import { StatusBadge } from "../../../components/StatusBadge";
 
 /** Every experiment of the task, filled in live. */
-export function ExperimentsTable({ experiments, parameters, bestId }: { experiments: ExperimentPublic[]; parameters: string[]; bestId: number | null }) {
+export function ExperimentsTable({
+  experiments,
+  parameters,
+  bestId,
+}: {
+  experiments: ExperimentPublic[];
+  parameters: string[];
+  bestId: number | null;
+}) {
   const [open, setOpen] = useState<number | null>(null);
   if (experiments.length === 0) {
     return <div className="empty">No experiments yet. They appear here as soon as the task starts them.</div>;
@@ -47,7 +55,11 @@ export function ExperimentsTable({ experiments, parameters, bestId }: { experime
                   onClick={expandable ? () => setOpen(open === e.id ? null : e.id) : undefined}
                 >
                   <td className="num mono">
-                    {best ? <span className="star" title="Best configuration">★</span> : null}
+                    {best ? (
+                      <span className="star" title="Best configuration">
+                        ★
+                      </span>
+                    ) : null}
                     {e.experiment_id}
                   </td>
                   <td>
@@ -73,7 +85,9 @@ export function ExperimentsTable({ experiments, parameters, bestId }: { experime
                       <span className="muted small">met</span>
                     ) : null}
                     {(metricValue(e, "error_rate") ?? 0) > 0 ? (
-                      <div className="error-text small">{formatNumber(100 * (metricValue(e, "error_rate") ?? 0), 1)} % errors</div>
+                      <div className="error-text small">
+                        {formatNumber(100 * (metricValue(e, "error_rate") ?? 0), 1)} % errors
+                      </div>
                     ) : null}
                     {e.error_message ? (
                       <div className="error-text small clamp clamp-narrow" title={e.error_message}>

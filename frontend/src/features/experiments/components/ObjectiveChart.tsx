@@ -34,7 +34,8 @@ export function ObjectiveChart({
     lo = lo - pad;
     hi = hi + pad;
   }
-  const x = (i: number) => PAD.left + (n === 1 ? (W - PAD.left - PAD.right) / 2 : ((i - 1) / (n - 1)) * (W - PAD.left - PAD.right));
+  const x = (i: number) =>
+    PAD.left + (n === 1 ? (W - PAD.left - PAD.right) / 2 : ((i - 1) / (n - 1)) * (W - PAD.left - PAD.right));
   const y = (v: number) => PAD.top + (1 - (v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
 
   const stepPath = buildStepPath(series, x, y);
@@ -42,7 +43,13 @@ export function ObjectiveChart({
   const byExperiment = new Map(experiments.map((e) => [e.experiment_id, e]));
 
   return (
-    <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Objective score per experiment (${objectiveLabel}), with best so far`} data-testid="objective-chart">
+    <svg
+      className="chart"
+      viewBox={`0 0 ${W} ${H}`}
+      role="img"
+      aria-label={`Objective score per experiment (${objectiveLabel}), with best so far`}
+      data-testid="objective-chart"
+    >
       <ScoreGrid lo={lo} hi={hi} y={y} />
       {Array.from({ length: n }, (_, i) => i + 1)
         .filter((i) => (i - 1) % xStep === 0 || i === n)

@@ -3,21 +3,30 @@ import { formatNumber, formatValue } from "../../../lib/format";
 import type { ExperimentPublic } from "../../../lib/types";
 import { BASE, H, PAD, ScoreGrid, W } from "./chartFrame";
 
-
 function compareValues(a: unknown, b: unknown): number {
   if (typeof a === "number" && typeof b === "number") return a - b;
   return String(a).localeCompare(String(b));
 }
 
 /** Score against one parameter at a time: each distinct value is a column. */
-export function ParameterChart({ experiments, parameters, bestId }: { experiments: ExperimentPublic[]; parameters: string[]; bestId: number | null }) {
+export function ParameterChart({
+  experiments,
+  parameters,
+  bestId,
+}: {
+  experiments: ExperimentPublic[];
+  parameters: string[];
+  bestId: number | null;
+}) {
   const varying = parameters.filter((p) => new Set(experiments.map((e) => JSON.stringify(e.parameters[p]))).size > 1);
   const [chosen, setChosen] = useState<string | null>(null);
   const parameter = chosen && parameters.includes(chosen) ? chosen : (varying[0] ?? parameters[0] ?? null);
   const scored = experiments.filter((e) => e.status === "success" && e.objective_score !== null);
 
   if (!parameter) return <div className="chart-empty">No parameters.</div>;
-  const values = [...new Map(experiments.map((e) => [JSON.stringify(e.parameters[parameter]), e.parameters[parameter]])).values()].sort(compareValues);
+  const values = [
+    ...new Map(experiments.map((e) => [JSON.stringify(e.parameters[parameter]), e.parameters[parameter]])).values(),
+  ].sort(compareValues);
 
   const header = (
     <div className="chart-controls">
@@ -56,7 +65,13 @@ export function ParameterChart({ experiments, parameters, bestId }: { experiment
   return (
     <>
       {header}
-      <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Score against ${parameter}`} data-testid="parameter-chart">
+      <svg
+        className="chart"
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={`Score against ${parameter}`}
+        data-testid="parameter-chart"
+      >
         <ScoreGrid lo={lo} hi={hi} y={y} />
         {values.map((v) => (
           <text key={JSON.stringify(v)} className="tick" x={x(v)} y={BASE + 16} textAnchor="middle">

@@ -1,17 +1,19 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { mutationOptions, useMutation } from "@tanstack/react-query";
 import { api } from "../../../lib/api";
 import { liveCacheFor } from "../../../lib/liveCache";
 import type { TaskPublic, TaskSpec } from "../../../lib/types";
 
+/** `POST /api/tasks`; the answer is the new task's snapshot. */
 export const createTask = (spec: TaskSpec) => api.post<TaskPublic>("/api/tasks", spec);
+/** `POST /api/tasks/{id}/start`, the second step of "Create and start". */
 export const startTask = (id: number) => api.post<TaskPublic>(`/api/tasks/${id}/start`);
 
 /** Create a task (and optionally start it); the answers go straight into the cache. */
-export function useCreateTask() {
-  const queryClient = useQueryClient();
-  const live = liveCacheFor(queryClient);
-  return useMutation({
-    mutationFn: async ({ spec, start }: { spec: TaskSpec; start: boolean }) => {
+export const createTaskMutationOptions = () =>
+  mutationOptions({
+    mutationKey: ["task", "create"],
+    mutationFn: async ({ spec, start }: { spec: TaskSpec; start: boolean }, { client }) => {
+      const live = liveCacheFor(client);
       const created = await createTask(spec);
       live.writeTask(created);
       if (!start) return created;
@@ -20,4 +22,5 @@ export function useCreateTask() {
       return started;
     },
   });
-}
+
+export const useCreateTask = () => useMutation(createTaskMutationOptions());

@@ -58,6 +58,9 @@ describe("spec text", () => {
 
 describe("spec text from scratch", () => {
   it("builds the nested field when the editor is empty", () => {
-    expect(parseSpec(setInText("", "yaml", ["model", "id_or_path"], "m"), "yaml")).toEqual({ ok: true, spec: { model: { id_or_path: "m" } } });
+    expect(parseSpec(setInText("", "yaml", ["model", "id_or_path"], "m"), "yaml")).toEqual({
+      ok: true,
+      spec: { model: { id_or_path: "m" } },
+    });
   });
 });

@@ -95,7 +95,10 @@ export const fieldKey = (path: (string | number)[]) => path.join(".");
  * `parameters.max-num-seqs.0` belongs to the parameters field; anything the form
  * has no field for is listed with the editor.
  */
-export function groupFieldErrors(errors: FieldError[], formFields: readonly string[]): {
+export function groupFieldErrors(
+  errors: FieldError[],
+  formFields: readonly string[],
+): {
   byField: Record<string, string[]>;
   other: string[];
 } {
@@ -103,9 +106,7 @@ export function groupFieldErrors(errors: FieldError[], formFields: readonly stri
   const other: string[] = [];
   for (const error of errors) {
     const key = fieldKey(error.path);
-    const field = [...formFields]
-      .sort((a, b) => b.length - a.length)
-      .find((f) => key === f || key.startsWith(`${f}.`));
+    const field = [...formFields].sort((a, b) => b.length - a.length).find((f) => key === f || key.startsWith(`${f}.`));
     if (field) (byField[field] ??= []).push(error.message);
     else other.push(key ? `${key}: ${error.message}` : error.message);
   }
@@ -119,7 +120,12 @@ export const STARTER_SPEC: TaskSpec = {
   base_runtime: "vllm",
   model: { id_or_path: "sim-llama" },
   parameters: { "max-num-seqs": [8, 32, 64], "gpu-memory-utilization": [0.9] },
-  optimization: { strategy: "grid_search", objective: "maximize_throughput", max_iterations: 3, timeout_per_iteration: 60 },
+  optimization: {
+    strategy: "grid_search",
+    objective: "maximize_throughput",
+    max_iterations: 3,
+    timeout_per_iteration: 60,
+  },
   benchmark: {
     traffic_scenarios: ["D(64,64)"],
     num_concurrency: [8],
@@ -127,3 +133,16 @@ export const STARTER_SPEC: TaskSpec = {
     max_requests_per_iteration: 30,
   },
 };
+
+/** A path into a spec, e.g. ["optimization", "max_iterations"]. */
+export type SpecPath = (string | number)[];
+
+/** The value at `path` in `spec` (undefined where the path leads nowhere). */
+export function getIn(spec: TaskSpec | null, path: SpecPath): unknown {
+  let node: unknown = spec;
+  for (const key of path) {
+    if (typeof node !== "object" || node === null) return undefined;
+    node = (node as Record<string, unknown>)[key as string];
+  }
+  return node;
+}

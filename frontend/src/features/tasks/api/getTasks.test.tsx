@@ -52,7 +52,10 @@ describe("task list polling", () => {
 
   it("waits for the feed before its first fetch", async () => {
     tasks = [];
-    const { rerender } = renderHook(({ ready }) => useTasks({ live: false, ready }), { wrapper, initialProps: { ready: false } });
+    const { rerender } = renderHook(({ ready }) => useTasks({ live: false, ready }), {
+      wrapper,
+      initialProps: { ready: false },
+    });
     await elapse(1000);
     expect(fetches).toBe(0);
     rerender({ ready: true });
@@ -85,7 +88,10 @@ describe("task list polling", () => {
 
   it("stops polling when the feed comes back", async () => {
     tasks = [makeTask({ status: "running" })];
-    const { rerender } = renderHook(({ live }) => useTasks({ live, ready: true }), { wrapper, initialProps: { live: false } });
+    const { rerender } = renderHook(({ live }) => useTasks({ live, ready: true }), {
+      wrapper,
+      initialProps: { live: false },
+    });
     await elapse(POLL_RUNNING_MS + 100);
     expect(fetches).toBe(2);
     rerender({ live: true });

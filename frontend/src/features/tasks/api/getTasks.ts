@@ -20,6 +20,9 @@ export function useTasks({ live, ready }: { live: boolean; ready: boolean }) {
     enabled: ready,
     staleTime: live ? Infinity : 30_000,
     refetchInterval: (query) =>
-      fallbackPollInterval(live, (query.state.data ?? []).some((t) => isTaskActive(t.status))),
+      fallbackPollInterval(
+        live,
+        (query.state.data ?? []).some((t) => isTaskActive(t.status)),
+      ),
   });
 }

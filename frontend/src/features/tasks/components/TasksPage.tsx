@@ -4,17 +4,21 @@ import { ConnectionIndicator } from "../../../components/ConnectionIndicator";
 import { Elapsed } from "../../../components/Elapsed";
 import { ExperimentProgressBar } from "../../../components/ExperimentProgressBar";
 import { RuntimeLabel, StatusBadge } from "../../../components/StatusBadge";
-import { useTaskActions } from "../../../hooks/useTaskActions";
 import { useLiveFeed } from "../../../hooks/useTasksFeed";
 import { formatDateTime, formatNumber, OBJECTIVE_LABELS } from "../../../lib/format";
 import { POLL_IDLE_MS, POLL_RUNNING_MS } from "../../../lib/polling";
 import { isTaskActive, type TaskPublic } from "../../../lib/types";
+import { useCancelTask } from "../api/cancelTask";
+import { useDeleteTask } from "../api/deleteTask";
 import { useTasks } from "../api/getTasks";
+import { useStartTask } from "../api/startTask";
 
 export function TasksPage() {
   const feed = useLiveFeed();
   const tasks = useTasks({ live: feed.isConnected, ready: feed.ready });
-  const actions = useTaskActions();
+  const start = useStartTask();
+  const cancel = useCancelTask();
+  const remove = useDeleteTask();
   const [error, setError] = useState<string | null>(null);
   const list = tasks.data ?? [];
   const running = list.filter((t) => isTaskActive(t.status)).length;
@@ -86,12 +90,12 @@ export function TasksPage() {
                 <TaskRow
                   key={task.id}
                   task={task}
-                  busy={actions.start.isPending || actions.cancel.isPending || actions.remove.isPending}
-                  onStart={() => run(actions.start.mutateAsync(task.id))}
-                  onCancel={() => run(actions.cancel.mutateAsync(task.id))}
+                  busy={start.isPending || cancel.isPending || remove.isPending}
+                  onStart={() => run(start.mutateAsync(task.id))}
+                  onCancel={() => run(cancel.mutateAsync(task.id))}
                   onDelete={() => {
                     if (window.confirm(`Delete task "${task.task_name}" and its experiments?`)) {
-                      run(actions.remove.mutateAsync(task.id));
+                      run(remove.mutateAsync(task.id));
                     }
                   }}
                 />
@@ -120,7 +124,11 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
         <a className="task-name" href={href({ name: "experiments", taskId: task.id })}>
           {task.task_name}
         </a>
-        {task.description ? <div className="muted small clamp clamp-narrow" title={task.description}>{task.description}</div> : null}
+        {task.description ? (
+          <div className="muted small clamp clamp-narrow" title={task.description}>
+            {task.description}
+          </div>
+        ) : null}
       </td>
       <td>
         <StatusBadge status={task.status} />
@@ -133,7 +141,9 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
       <td>
         <RuntimeLabel mode={task.deployment_mode} runtime={task.base_runtime} />
       </td>
-      <td className="small">{OBJECTIVE_LABELS[task.spec?.optimization?.objective ?? ""] ?? task.spec?.optimization?.objective ?? "—"}</td>
+      <td className="small">
+        {OBJECTIVE_LABELS[task.spec?.optimization?.objective ?? ""] ?? task.spec?.optimization?.objective ?? "—"}
+      </td>
       <td className="col-progress">
         <ExperimentProgressBar task={task} />
       </td>
@@ -154,7 +164,13 @@ function TaskRow({ task, busy, onStart, onCancel, onDelete }: TaskRowProps) {
             </button>
           ) : null}
           {!active ? (
-            <button type="button" className="button small danger ghost" disabled={busy} onClick={onDelete} aria-label={`Delete ${task.task_name}`}>
+            <button
+              type="button"
+              className="button small danger ghost"
+              disabled={busy}
+              onClick={onDelete}
+              aria-label={`Delete ${task.task_name}`}
+            >
               Delete
             </button>
           ) : null}
