@@ -18,10 +18,9 @@ import { formatNumber, OBJECTIVE_LABELS, STRATEGY_LABELS } from "../../../lib/fo
 import type { TaskProgressFigures } from "../../../lib/liveCache";
 import { queryKeys } from "../../../lib/queryKeys";
 import { isTaskActive } from "../../../lib/types";
-import { useCancelTask } from "../api/cancelTask";
 import { useExperiments } from "../api/getExperiments";
 import { useTask } from "../api/getTask";
-import { useStartTask } from "../api/startTask";
+import { useCancelTask, useStartTask } from "../../../lib/taskActions";
 import { BenchmarkProgressCard } from "./BenchmarkProgressCard";
 import { BestConfiguration } from "./BestConfiguration";
 import { EventLog } from "./EventLog";

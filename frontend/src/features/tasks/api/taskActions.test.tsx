@@ -5,9 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { makeExperiment, makeTask } from "../../../../test/fixtures";
 import { queryKeys } from "../../../lib/queryKeys";
 import type { TaskPublic } from "../../../lib/types";
-import { useCancelTask } from "./cancelTask";
+import { useCancelTask, useStartTask } from "../../../lib/taskActions";
 import { useDeleteTask } from "./deleteTask";
-import { useStartTask } from "./startTask";
 
 let client: QueryClient;
 let requests: string[];

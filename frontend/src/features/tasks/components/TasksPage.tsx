@@ -8,10 +8,9 @@ import { useLiveFeed } from "../../../hooks/useTasksFeed";
 import { formatDateTime, formatNumber, OBJECTIVE_LABELS } from "../../../lib/format";
 import { POLL_IDLE_MS, POLL_RUNNING_MS } from "../../../lib/polling";
 import { isTaskActive, type TaskPublic } from "../../../lib/types";
-import { useCancelTask } from "../api/cancelTask";
 import { useDeleteTask } from "../api/deleteTask";
 import { useTasks } from "../api/getTasks";
-import { useStartTask } from "../api/startTask";
+import { useCancelTask, useStartTask } from "../../../lib/taskActions";
 
 export function TasksPage() {
   const feed = useLiveFeed();
