@@ -191,7 +191,7 @@ describe("cache updates, one per event type, with no HTTP request", () => {
 });
 
 describe("console messages", () => {
-  it("logs the seed's connect and event lines", () => {
+  it("logs its connect and event lines", () => {
     const log = vi.mocked(console.log);
     client.setQueryData(queryKeys.task(1), makeTask());
     connect(1);
@@ -369,7 +369,7 @@ describe("resume and refetch", () => {
     expect(FakeWebSocket.instances).toHaveLength(1);
   });
 
-  it("uses the seed's tuning: 10 attempts, delays capped at 10 s", () => {
+  it("uses the task-socket tuning: 10 attempts, delays capped at 10 s", () => {
     const log = vi.mocked(console.log);
     renderHook(() => useTaskWebSocket(1, true, { random: noJitter }), { wrapper });
     for (let i = 0; i < 10; i++) {

@@ -8,7 +8,7 @@ import type { ServerMessage, TaskPublic } from "../lib/types";
 import { taskWsUrl, withLastEventId } from "../lib/wsUrl";
 import { useWebSocket, type UseWebSocketOptions, type UseWebSocketResult } from "./useWebSocket";
 
-/** The seed's reconnection tuning for task sockets. */
+/** Reconnection tuning of task sockets (docs/websocket.md, "Clients"). */
 export const TASK_SOCKET_TUNING = {
   reconnectDelay: 1000,
   maxReconnectDelay: 10000,

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { reconnectDelay, type RandomSource } from "../lib/backoff";
 
-/** Connection states, named as the seed names them (values mirror WebSocket.readyState). */
+/** Connection states (docs/websocket.md, "Clients"; values mirror WebSocket.readyState). */
 export const WebSocketState = {
   CONNECTING: "CONNECTING",
   OPEN: "OPEN",
@@ -66,7 +66,7 @@ function parse(data: unknown): unknown {
 }
 
 /**
- * The seed's low-level WebSocket hook: connection state, the last message and a
+ * The low-level WebSocket hook: connection state, the last message and a
  * bounded history, automatic reconnection with exponential backoff and jitter,
  * and teardown of the socket and every timer on unmount or URL change.
  * A `null` URL means "no connection".

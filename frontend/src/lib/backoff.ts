@@ -2,7 +2,7 @@
 export type RandomSource = () => number;
 
 /**
- * The seed's reconnection delay: exponential backoff with ±25 % jitter.
+ * The reconnection delay (docs/websocket.md, "Clients"): exponential backoff with ±25 % jitter.
  *
  *   delay  = min(baseDelay · 2^attempt, maxDelay)
  *   jitter = delay · 0.25 · random(-1, 1)

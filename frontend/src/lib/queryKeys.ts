@@ -1,5 +1,5 @@
 /**
- * Query keys shared by every feature and by the live event stream. The seed's
+ * Query keys shared by every feature and by the live event stream. The
  * three entity keys are exactly `["tasks"]`, `["task", id]` and
  * `["experiments", taskId]`; the two transient keys hold figures that only live
  * events carry (no REST endpoint serves them).

@@ -1,5 +1,5 @@
 /**
- * The seed's URL construction: ws: or wss: after the page's own protocol and host.
+ * The socket URL (docs/websocket.md, "Clients"): ws: or wss: after the page's own protocol and host.
  * No token here: it travels as a subprotocol (see `socketProtocols` in ./auth).
  */
 export function wsUrl(path: string, location: Pick<Location, "protocol" | "host"> = window.location): string {

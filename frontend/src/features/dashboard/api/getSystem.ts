@@ -5,7 +5,7 @@ import type { GpusResponse, Health, SystemStats, WorkersResponse } from "../../.
 
 /**
  * The dashboard's figures have no event stream: it polls them on purpose,
- * every 5 s (10 s for GPUs and health), as the seed intends. Polling stops
+ * every 5 s (10 s for GPUs and health; docs/websocket.md, "Clients"). Polling stops
  * when the page is left (no observer) or hidden (TanStack Query's default).
  */
 export const getWorkers = (signal?: AbortSignal) => api.get<WorkersResponse>("/api/system/workers", signal);
