@@ -1,0 +1,232 @@
+"""The task spec: a task file (JSON or YAML) in the format the README describes."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from autotuner.domain._checks import (
+    CONTROL,
+    MAX_CONCURRENCY,
+    MAX_DESCRIPTION,
+    MAX_LIST,
+    MAX_NAME,
+    MAX_PARAMETERS,
+    MAX_SECONDS,
+    MAX_SPEC_BYTES,
+    MAX_TOKENS,
+    MAX_VALUES,
+    SCENARIO,
+    FreeJson,
+    ParameterName,
+    Scalar,
+    Seconds,
+    Text,
+    clean_text,
+    runtime_name,
+    text_problem,
+)
+
+Objective = Literal["minimize_latency", "maximize_throughput", "minimize_ttft", "minimize_tpot"]
+StrategyName = Literal["grid_search", "random", "bayesian"]
+DeploymentMode = Literal["sim", "local", "docker", "ome"]
+
+
+class _Spec(BaseModel):
+    # Task files written for other deployments carry fields we do not use
+    # (namespace, runtime_image_tag, ...):
+    # keep them so a task round-trips unchanged, as long as they can be stored.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    __pydantic_extra__: dict[str, FreeJson] = Field(init=False)
+
+    @model_validator(mode="after")
+    def _extra_keys(self) -> _Spec:
+        for key in self.__pydantic_extra__ or {}:
+            problem = text_problem(key)
+            if problem is None and len(key) > MAX_NAME:
+                problem = f"is longer than {MAX_NAME} characters"
+            if problem is not None:
+                raise ValueError(f"field name {key!r} {problem}")
+        return self
+
+
+class ModelSpec(_Spec):
+    id_or_path: Text = Field(min_length=1)
+    namespace: Text | None = None
+
+
+class OptimizationSpec(_Spec):
+    strategy: StrategyName = "grid_search"
+    objective: Objective = "minimize_latency"
+    max_iterations: int = Field(default=10, ge=1, le=10_000)
+    timeout_per_iteration: Seconds = 600
+
+
+class SLOThreshold(_Spec):
+    threshold: float = Field(gt=0)
+    weight: float = Field(default=1.0, ge=0)
+    hard_fail: bool = False
+    fail_ratio: float = Field(default=0.0, ge=0)
+
+
+class SLOSpec(_Spec):
+    latency: dict[Literal["p50", "p90", "p95", "p99"], SLOThreshold] | None = None
+    ttft: SLOThreshold | None = None
+    tpot: SLOThreshold | None = None
+    steepness: float = Field(default=0.1, gt=0)
+
+
+class BenchmarkSpec(_Spec):
+    task: Text = "text-to-text"
+    model_name: Text | None = None
+    model_tokenizer: Text | None = None
+    traffic_scenarios: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=lambda: ["D(100,100)"], min_length=1, max_length=MAX_LIST
+    )
+    num_concurrency: list[int] = Field(
+        default_factory=lambda: [1], min_length=1, max_length=MAX_LIST
+    )
+    max_time_per_iteration: Seconds = 10
+    max_requests_per_iteration: int = Field(default=50, ge=1, le=1_000_000)
+    additional_params: dict[Annotated[str, Field(max_length=MAX_NAME)], FreeJson] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("traffic_scenarios")
+    @classmethod
+    def _scenarios(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not SCENARIO.match(item):
+                raise ValueError(
+                    f"traffic scenario {item!r} is not of the form D(input,output), "
+                    "N(mean_in,sd_in)/(mean_out,sd_out) or U(min_in,max_in)/(min_out,max_out)"
+                )
+            kind = item.strip()[0]
+            groups = [
+                [int(n) for n in group.split(",")] for group in re.findall(r"\(([^()]*)\)", item)
+            ]
+            counts = [len(g) for g in groups]
+            if counts != ([2] if kind == "D" else [2, 2]):
+                raise ValueError(
+                    f"traffic scenario {item!r}: D takes (input,output); N and U take "
+                    "(a,b)/(c,d) for the input and the output tokens"
+                )
+            if any(n > MAX_TOKENS for g in groups for n in g):
+                raise ValueError(
+                    f"traffic scenario {item!r}: token counts are at most {MAX_TOKENS:,}"
+                )
+            if kind == "U" and any(g[0] > g[1] for g in groups):
+                raise ValueError(f"traffic scenario {item!r}: U ranges are (min,max)")
+        return value
+
+    @field_validator("additional_params")
+    @classmethod
+    def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The keys the load generator reads (autotuner.bench.loadgen), checked here so
+        # a wrong type is a 422 now rather than a failed experiment later.
+        def number(v: Any, high: float) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= high
+
+        checks: dict[str, tuple[Any, str]] = {
+            "endpoint": (
+                lambda v: (
+                    isinstance(v, str) and v.lower() in ("completions", "chat", "chat/completions")
+                ),
+                "'completions' or 'chat'",
+            ),
+            "request_timeout": (
+                lambda v: v is None or (number(v, MAX_SECONDS) and v > 0),
+                f"a number of seconds, more than 0 and at most {MAX_SECONDS:g}",
+            ),
+            "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+            "temperature": (lambda v: number(v, 100), "a number from 0 to 100"),
+            "api_key": (lambda v: v is None or isinstance(v, str), "a string"),
+            "extra_body": (lambda v: v is None or isinstance(v, dict), "an object"),
+            "goodput": (
+                lambda v: (
+                    v is None
+                    or (
+                        isinstance(v, dict)
+                        and all(number(x, MAX_SECONDS * 1000) for x in v.values())
+                    )
+                ),
+                'an object of millisecond thresholds, e.g. {"ttft": 500, "tpot": 50}',
+            ),
+        }
+        for key, (ok, what) in checks.items():
+            if key in value and not ok(value[key]):
+                raise ValueError(f"additional_params.{key} must be {what}, not {value[key]!r}")
+        return value
+
+    @field_validator("num_concurrency")
+    @classmethod
+    def _concurrency(cls, value: list[int]) -> list[int]:
+        if any(v < 1 for v in value):
+            raise ValueError("every concurrency level must be at least 1")
+        if any(v > MAX_CONCURRENCY for v in value):
+            raise ValueError(f"concurrency levels are at most {MAX_CONCURRENCY:,}")
+        return value
+
+
+class TaskSpec(_Spec):
+    """A task file (JSON or YAML), in the format the README describes."""
+
+    task_name: str = Field(min_length=1, max_length=200)
+    description: Annotated[str, AfterValidator(clean_text)] = Field(
+        default="", max_length=MAX_DESCRIPTION
+    )
+    deployment_mode: DeploymentMode = "docker"
+    model: ModelSpec
+    base_runtime: Annotated[str, AfterValidator(runtime_name)] = Field(
+        default="sglang", min_length=1, max_length=50
+    )
+    parameters: dict[
+        ParameterName, Annotated[list[Scalar], Field(min_length=1, max_length=MAX_VALUES)]
+    ] = Field(min_length=1, max_length=MAX_PARAMETERS)
+    optimization: OptimizationSpec = Field(default_factory=OptimizationSpec)
+    slo: SLOSpec | None = None
+    benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
+
+    @field_validator("task_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(f"task_name {problem}")
+        found = CONTROL.search(value)
+        if found:
+            raise ValueError(f"task_name must be one line of visible text; it holds {found[0]!r}")
+        if not value.strip():
+            raise ValueError("task_name must not be blank")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _fill_benchmark_model(self) -> TaskSpec:
+        if self.benchmark.model_name is None:
+            self.benchmark.model_name = self.model.id_or_path
+        return self
+
+    @model_validator(mode="after")
+    def _storable(self) -> TaskSpec:
+        # The last word: the spec is stored as JSON and serialized (orjson) into
+        # every event that carries the task; what fails here would fail there.
+        try:
+            size = len(orjson.dumps(self.model_dump(mode="json")))
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise ValueError(f"the task spec cannot be serialized: {exc}") from None
+        if size > MAX_SPEC_BYTES:
+            raise ValueError(
+                f"the task spec takes {size:,} bytes as JSON; at most {MAX_SPEC_BYTES:,} "
+                "are accepted (shorten the description or the parameter lists)"
+            )
+        return self
