@@ -2,14 +2,14 @@
 
 from autotuner.store._guard import StoreUnavailable
 from autotuner.store._json import json_snapshot
-from autotuner.store.store import (
+from autotuner.store._records import (
     DuplicateTaskName,
-    Store,
     StoredEvent,
     StoreError,
     UnknownTask,
     utcnow,
 )
+from autotuner.store.store import Store
 
 __all__ = [
     "DuplicateTaskName",

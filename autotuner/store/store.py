@@ -22,16 +22,10 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Select, Table, delete, event, func, insert, select, text, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -43,68 +37,21 @@ from autotuner.domain import (
     TaskSpec,
     TaskStatus,
 )
+from autotuner.store._engine import sqlite_pragmas, upgrade
 from autotuner.store._guard import guarded
-from autotuner.store._json import dumps, json_snapshot, representable
+from autotuner.store._json import dumps, json_snapshot
+from autotuner.store._records import (
+    DuplicateTaskName,
+    StoredEvent,
+    UnknownTask,
+    experiment_of,
+    stored_of,
+    task_of,
+    utcnow,
+)
 from autotuner.store.tables import EventRow, ExperimentRow, TaskRow, WorkerRow
 
 log = logging.getLogger(__name__)
-
-_MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class StoreError(Exception):
-    """Base class of the errors the store raises on bad requests."""
-
-
-class DuplicateTaskName(StoreError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"task_name {name!r} already exists; choose another task_name")
-        self.name = name
-
-
-class UnknownTask(StoreError):
-    def __init__(self, task_id: int) -> None:
-        super().__init__(f"task {task_id} not found")
-        self.task_id = task_id
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event as recorded: ``payload`` is the exact JSON clients receive."""
-
-    task_id: int
-    id: int
-    type: str
-    experiment_pk: int | None
-    payload: bytes
-    #: When the event was created (wall clock), to measure how late it arrives.
-    timestamp: float = 0.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _task(row: Any) -> TaskPublic:
-    task = TaskPublic.model_validate(row._mapping)
-    try:
-        orjson.dumps(task.spec)
-    except TypeError:
-        # A spec stored before today's validation (an integer beyond 64 bits,
-        # nesting past the serializers' limits) is shown as far as JSON can hold it.
-        task.spec = representable(task.spec)
-    return task
-
-
-def _experiment(row: Any) -> ExperimentPublic:
-    return ExperimentPublic.model_validate(row._mapping)
-
-
-def _stored(row: Any) -> StoredEvent:
-    return StoredEvent(
-        row.task_id, row.id, row.type, row.experiment_pk, bytes(row.payload), row.created_at
-    )
-
 
 _TASKS = cast(Table, TaskRow.__table__)
 _EXPERIMENTS = cast(Table, ExperimentRow.__table__)
@@ -125,7 +72,7 @@ class Store:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
         # SQLite allows one writer at a time; queue writers here instead of
         # letting them spin on "database is locked".
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -147,7 +94,7 @@ class Store:
             else:
                 # Two API processes starting at once must not both migrate.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(724551)"))
-            await conn.run_sync(_upgrade)
+            await conn.run_sync(upgrade)
             await conn.commit()
             if self.is_sqlite:
                 await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
@@ -200,12 +147,12 @@ class Store:
                 row = (await conn.execute(insert(_TASKS).values(values).returning(_TASKS))).one()
         except IntegrityError as exc:
             raise DuplicateTaskName(spec.task_name) from exc
-        return _task(row)
+        return task_of(row)
 
     async def get_task(self, task_id: int) -> TaskPublic | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(_TASKS).where(_TASKS.c.id == task_id))).first()
-        return _task(row) if row else None
+        return task_of(row) if row else None
 
     async def task_spec(self, task_id: int) -> dict[str, Any] | None:
         """The spec exactly as stored (``TaskPublic.spec`` may be made representable)."""
@@ -221,7 +168,7 @@ class Store:
             query = query.where(_TASKS.c.status.in_([s.value for s in status]))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_task(r) for r in rows]
+        return [task_of(r) for r in rows]
 
     async def update_task(self, task_id: int, **values: Any) -> TaskPublic:
         values = {k: (v.value if isinstance(v, TaskStatus) else v) for k, v in values.items()}
@@ -233,7 +180,7 @@ class Store:
             ).first()
         if row is None:
             raise UnknownTask(task_id)
-        return _task(row)
+        return task_of(row)
 
     async def transition_task(
         self, task_id: int, from_status: Sequence[TaskStatus], **values: Any
@@ -250,7 +197,7 @@ class Store:
                     .returning(_TASKS)
                 )
             ).first()
-        return _task(row) if row else None
+        return task_of(row) if row else None
 
     async def delete_task(self, task_id: int) -> bool:
         async with self._tx() as conn:
@@ -284,7 +231,7 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_task(r) for r in rows]
+        return [task_of(r) for r in rows]
 
     async def claim_task(self, task_id: int, worker_id: str, *, stale_before: float) -> bool:
         """Take ownership of a queued task, or of a running one whose owner went silent."""
@@ -325,7 +272,7 @@ class Store:
             row = (
                 await conn.execute(insert(_EXPERIMENTS).values(row_values).returning(_EXPERIMENTS))
             ).one()
-        return _experiment(row)
+        return experiment_of(row)
 
     async def update_experiment(self, pk: int, **values: Any) -> ExperimentPublic:
         async with self._tx() as conn:
@@ -337,12 +284,12 @@ class Store:
                     .returning(_EXPERIMENTS)
                 )
             ).one()
-        return _experiment(row)
+        return experiment_of(row)
 
     async def get_experiment(self, pk: int) -> ExperimentPublic | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(_EXPERIMENTS).where(_EXPERIMENTS.c.id == pk))).first()
-        return _experiment(row) if row else None
+        return experiment_of(row) if row else None
 
     async def list_experiments(self, task_id: int) -> list[ExperimentPublic]:
         query = (
@@ -352,7 +299,7 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_experiment(r) for r in rows]
+        return [experiment_of(r) for r in rows]
 
     # ---------------------------------------------------------------- events
 
@@ -430,7 +377,7 @@ class Store:
                     completed_at=utcnow(),
                 )
             )
-            task = _task(row)
+            task = task_of(row)
             data = {**ev.data, "task": json_snapshot(task)}
             return task, await _insert_event(conn, ev, task.last_event_id, data, None)
 
@@ -446,7 +393,7 @@ class Store:
         query = _events_after(select(_EVENTS), task_id, after, limit, experiment_pk)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_stored(r) for r in rows]
+        return [stored_of(r) for r in rows]
 
     async def event_sizes(
         self,
@@ -558,19 +505,3 @@ def _events_after(
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.value if isinstance(v, ExperimentStatus) else v) for k, v in values.items()}
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _upgrade(connection: Connection) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")

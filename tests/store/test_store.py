@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from autotuner.domain import EventType, create_event
 from autotuner.store import Store, StoreUnavailable
-from autotuner.store.store import _MIGRATIONS
+from autotuner.store._engine import MIGRATIONS as _MIGRATIONS
 from autotuner.testing.stores import task_spec as spec
 
 

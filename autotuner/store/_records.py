@@ -1,0 +1,66 @@
+"""What the store hands out: its errors, :class:`StoredEvent`, and rows read as domain models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from autotuner.domain import ExperimentPublic, TaskPublic
+from autotuner.store._json import representable
+
+
+class StoreError(Exception):
+    """Base class of the errors the store raises on bad requests."""
+
+
+class DuplicateTaskName(StoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"task_name {name!r} already exists; choose another task_name")
+        self.name = name
+
+
+class UnknownTask(StoreError):
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} not found")
+        self.task_id = task_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as recorded: ``payload`` is the exact JSON clients receive."""
+
+    task_id: int
+    id: int
+    type: str
+    experiment_pk: int | None
+    payload: bytes
+    #: When the event was created (wall clock), to measure how late it arrives.
+    timestamp: float = 0.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def task_of(row: Any) -> TaskPublic:
+    task = TaskPublic.model_validate(row._mapping)
+    try:
+        orjson.dumps(task.spec)
+    except TypeError:
+        # A spec stored before today's validation (an integer beyond 64 bits,
+        # nesting past the serializers' limits) is shown as far as JSON can hold it.
+        task.spec = representable(task.spec)
+    return task
+
+
+def experiment_of(row: Any) -> ExperimentPublic:
+    return ExperimentPublic.model_validate(row._mapping)
+
+
+def stored_of(row: Any) -> StoredEvent:
+    return StoredEvent(
+        row.task_id, row.id, row.type, row.experiment_pk, bytes(row.payload), row.created_at
+    )
