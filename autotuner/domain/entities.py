@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -125,6 +126,19 @@ class Event(BaseModel):
     timestamp: float = Field(default_factory=time.time)
     message: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as recorded: ``payload`` is the exact JSON clients receive."""
+
+    task_id: int
+    id: int
+    type: str
+    experiment_pk: int | None
+    payload: bytes
+    #: When the event was created (wall clock), to measure how late it arrives.
+    timestamp: float = 0.0
 
 
 def create_event(

@@ -3,7 +3,7 @@
 An event is first recorded durably by :meth:`Store.append_event`, which gives it
 the task's next id (1, 2, 3 ... without gaps; id N is committed only after every
 id below it). Only then does a transport carry the recorded event
-(:class:`~autotuner.store.StoredEvent`, whose ``payload`` is the exact JSON
+(:class:`~autotuner.domain.StoredEvent`, whose ``payload`` is the exact JSON
 clients receive) to the fan-out hub of every process that subscribed to its
 topic. Because the store is the source of truth, a transport may be lossy; the
 hub repairs what it loses.
@@ -56,7 +56,7 @@ from typing import Final, Protocol
 
 # The store's record type; re-exported here because it is the unit every
 # contract of this package speaks in (the store is the layer below events).
-from autotuner.store import StoredEvent as StoredEvent  # re-exported beside EventLog
+from autotuner.domain import StoredEvent as StoredEvent  # re-exported beside EventLog
 
 #: The topic of the task-level events of all tasks (``/api/ws/tasks``).
 ALL_TASKS: Final = None

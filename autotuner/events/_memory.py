@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from autotuner.events._base import Topic, Transport
-from autotuner.store import StoredEvent
+from autotuner.events._base import StoredEvent, Topic, Transport
 
 
 class MemoryTransport(Transport):

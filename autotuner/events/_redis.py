@@ -26,8 +26,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from autotuner.events._base import ALL_TASKS, Topic, Transport, decode_wire, encode_wire
-from autotuner.store import StoredEvent
+from autotuner.events._base import (
+    ALL_TASKS,
+    StoredEvent,
+    Topic,
+    Transport,
+    decode_wire,
+    encode_wire,
+)
 
 log = logging.getLogger("autotuner.events.redis")
 

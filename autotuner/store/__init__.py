@@ -1,10 +1,10 @@
 """Persistence: tasks, experiments, the durable event log, workers."""
 
+from autotuner.domain import StoredEvent
 from autotuner.store._guard import StoreUnavailable
 from autotuner.store._json import json_snapshot
 from autotuner.store._records import (
     DuplicateTaskName,
-    StoredEvent,
     StoreError,
     UnknownTask,
     utcnow,

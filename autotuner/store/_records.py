@@ -1,14 +1,14 @@
-"""What the store hands out: its errors, :class:`StoredEvent`, and rows read as domain models."""
+"""What the store hands out: its errors, and rows read as domain models and
+:class:`~autotuner.domain.StoredEvent`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from autotuner.domain import ExperimentPublic, TaskPublic
+from autotuner.domain import ExperimentPublic, StoredEvent, TaskPublic
 from autotuner.store._json import representable
 
 
@@ -26,19 +26,6 @@ class UnknownTask(StoreError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"task {task_id} not found")
         self.task_id = task_id
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event as recorded: ``payload`` is the exact JSON clients receive."""
-
-    task_id: int
-    id: int
-    type: str
-    experiment_pk: int | None
-    payload: bytes
-    #: When the event was created (wall clock), to measure how late it arrives.
-    timestamp: float = 0.0
 
 
 def utcnow() -> datetime:

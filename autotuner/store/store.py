@@ -33,6 +33,7 @@ from autotuner.domain import (
     Event,
     ExperimentPublic,
     ExperimentStatus,
+    StoredEvent,
     TaskPublic,
     TaskSpec,
     TaskStatus,
@@ -42,7 +43,6 @@ from autotuner.store._guard import guarded
 from autotuner.store._json import dumps, json_snapshot
 from autotuner.store._records import (
     DuplicateTaskName,
-    StoredEvent,
     UnknownTask,
     experiment_of,
     stored_of,
