@@ -99,7 +99,7 @@ endif
 lint: venv
 	$(BIN)/ruff check autotuner tests benchmarks
 	$(BIN)/ruff format --check autotuner tests benchmarks
-	$(BIN)/mypy autotuner
+	$(BIN)/mypy autotuner tests benchmarks
 	$(BIN)/lint-imports
 
 BENCH := $(BIN)/python benchmarks/ws_fanout.py
