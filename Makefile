@@ -98,7 +98,7 @@ endif
 lint: venv lint-frontend check-types  ## ruff, mypy, import contracts, tsc, eslint, prettier, and the generated types are current
 	$(BIN)/ruff check autotuner tests benchmarks
 	$(BIN)/ruff format --check autotuner tests benchmarks
-	$(BIN)/mypy autotuner
+	$(BIN)/mypy autotuner tests benchmarks
 	$(BIN)/lint-imports
 
 # The frontend's wire types come from the API's OpenAPI schema: `make types`

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from autotuner import stats  # noqa: E402
 from autotuner.api.deps import EventStats  # noqa: E402
 from autotuner.config import Settings  # noqa: E402
-from autotuner.domain import EventType, TaskSpec, create_event  # noqa: E402
+from autotuner.domain import EventType, ModelSpec, TaskSpec, create_event  # noqa: E402
 from autotuner.events import EventBus, create_event_bus  # noqa: E402
 from autotuner.net import free_port  # noqa: E402
 from autotuner.store import Store  # noqa: E402
@@ -402,7 +402,7 @@ async def create_task(database_url: str) -> int:
     try:
         spec = TaskSpec(
             task_name=f"bench-{uuid.uuid4().hex[:8]}",
-            model={"id_or_path": "bench"},
+            model=ModelSpec(id_or_path="bench"),
             parameters={"a": [1]},
         )
         return (await store.create_task(spec)).id

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from autotuner.api.auth import create_token
 from autotuner.logs import REDACTED, SafeFormatter, escape, redact
@@ -86,7 +87,8 @@ def test_a_real_server_logs_no_token_and_no_forged_line(
     with connect(f"{server.ws_url}/api/ws/tasks?token={JWT}") as sock:
         assert json.loads(sock.recv(timeout=10))["type"] == "connection_established"
     with connect(
-        f"{server.ws_url}/api/ws/tasks", subprotocols=["autotuner", f"autotuner.bearer.{JWT}"]
+        f"{server.ws_url}/api/ws/tasks",
+        subprotocols=[Subprotocol("autotuner"), Subprotocol(f"autotuner.bearer.{JWT}")],
     ) as sock:
         assert sock.subprotocol == "autotuner"
         assert json.loads(sock.recv(timeout=10))["type"] == "connection_established"
@@ -98,6 +100,7 @@ def test_a_real_server_logs_no_token_and_no_forged_line(
 
     wait_until(logged, timeout=20)
     server.stop()
+    assert server.log is not None  # spawned servers log to a file
     for name, content in (("server.log", logfile.read_text()), ("stderr", server.log.read_text())):
         assert JWT.split(".")[2] not in content, f"the token's signature is in {name}"
         assert f"/api/tasks?token={REDACTED} HTTP/1.1" in content, name
@@ -164,6 +167,7 @@ def test_a_full_disk_is_reported_once_not_per_record(
 
     handler = PrivateRotatingFileHandler(tmp_path / "server.log", maxBytes=20_000_000)
     handler.setFormatter(SafeFormatter())
+    assert handler.stream is not None  # opened by the constructor (delay=False)
     handler.stream.close()
     handler.stream = open("/dev/full", "w", buffering=1)  # every write: ENOSPC  # noqa: SIM115
     logger = logging.getLogger("autotuner.test.full")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from autotuner.api.auth import create_token
 from tests.e2e.specs import sim_spec
@@ -106,10 +107,12 @@ def test_browsers_send_the_token_as_a_subprotocol_never_echoed(server: Autotuner
     task = httpx.post(f"{server.url}/api/tasks", json=sim_spec("ws-proto"), headers=_auth(token))
     path = f"{server.ws_url}/api/ws/tasks/{task.json()['id']}"
     reader = create_token(SECRET, "bob", scope="read")
-    with connect(path, subprotocols=["autotuner", f"autotuner.bearer.{reader}"]) as sock:
+    with connect(
+        path, subprotocols=[Subprotocol("autotuner"), Subprotocol(f"autotuner.bearer.{reader}")]
+    ) as sock:
         assert sock.subprotocol == "autotuner"  # the one a browser may see, not the token
         assert json.loads(sock.recv(timeout=5))["type"] == "connection_established"
-    with connect(f"{server.ws_url}/api/ws/tasks", subprotocols=["autotuner"]) as sock:
+    with connect(f"{server.ws_url}/api/ws/tasks", subprotocols=[Subprotocol("autotuner")]) as sock:
         # No token: refused over a handshake a browser completes, so it sees 4401.
         assert sock.subprotocol == "autotuner"
         with pytest.raises(ConnectionClosed) as closed:
@@ -118,7 +121,9 @@ def test_browsers_send_the_token_as_a_subprotocol_never_echoed(server: Autotuner
     assert "autotuner.bearer.<token>" in closed.value.rcvd.reason
     with (
         pytest.raises(ConnectionClosed) as closed,
-        connect(path, subprotocols=["autotuner", "autotuner.bearer.garbage"]) as sock,
+        connect(
+            path, subprotocols=[Subprotocol("autotuner"), Subprotocol("autotuner.bearer.garbage")]
+        ) as sock,
     ):
         sock.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -78,7 +78,7 @@ def client(data_dir: Path) -> Iterator[TestClient]:
 def _wait_status(client: TestClient, task_id: int, *statuses: str) -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        task = client.get(f"/api/tasks/{task_id}").json()
+        task: dict[str, Any] = client.get(f"/api/tasks/{task_id}").json()
         if task["status"] in statuses:
             return task
         time.sleep(0.05)

@@ -261,6 +261,7 @@ async def test_slow_client_is_cut_off_resumably_and_others_are_unaffected(
     embedded: Deployment,
 ) -> None:
     (server,) = await embedded.start(send_buffer=16)
+    assert server.proc is not None  # started, so it has a process
     task = await new_task(embedded.store)
     # The slow client reads nothing: a small receive buffer, one queued frame at most.
     sock = socket.socket()
@@ -346,6 +347,7 @@ async def test_clients_that_never_read_their_replay_hold_a_page_and_are_cut_off_
     embedded: Deployment,
 ) -> None:
     (server,) = await embedded.start(env={"AUTOTUNER_WS_SEND_TIMEOUT": "2"})
+    assert server.proc is not None  # started, so it has a process
     task = await new_task(embedded.store)
     blob = "x" * 200_000
     total = 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from autotuner.bench import RequestResult, run_metrics, summarize
-from autotuner.bench.metrics import percentile
+from autotuner.stats import percentile
 
 
 def _ok(ttft: float, e2el: float, out: int, prompt: int = 10) -> RequestResult:

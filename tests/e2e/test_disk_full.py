@@ -118,7 +118,8 @@ def unmount_after(disk: Disk) -> Iterator[None]:
 
 
 def _task(api: httpx.Client, task_id: int) -> dict[str, Any]:
-    return api.get(f"/api/tasks/{task_id}").json()
+    task: dict[str, Any] = api.get(f"/api/tasks/{task_id}").json()
+    return task
 
 
 def test_full_disk_ends_the_task_with_its_event_once_there_is_room(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,11 +33,11 @@ def _name(prefix: str) -> str:
 
 
 def _create_and_watch(
-    api: AutotunerProcess, spec: dict, watchers: list[AutotunerProcess]
-) -> tuple[dict, list[WsCollector]]:
+    api: AutotunerProcess, spec: dict[str, Any], watchers: list[AutotunerProcess]
+) -> tuple[dict[str, Any], list[WsCollector]]:
     response = httpx.post(f"{api.url}/api/tasks", json=spec)
     assert response.status_code == 201, response.text
-    task = response.json()
+    task: dict[str, Any] = response.json()
     clients = [WsCollector(f"{w.ws_url}/api/ws/tasks/{task['id']}").start() for w in watchers]
     wait_until(lambda: _subscribers(api, task["id"]) == len(watchers), timeout=15)
     return task, clients

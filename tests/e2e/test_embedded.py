@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -22,10 +23,11 @@ def _serve(spawn: Spawn, data_dir: Path, **kw: object) -> AutotunerProcess:
     return spawn("serve", {"AUTOTUNER_DATA_DIR": str(data_dir)}, **kw)
 
 
-def _create(server: AutotunerProcess, spec: dict) -> dict:
+def _create(server: AutotunerProcess, spec: dict[str, Any]) -> dict[str, Any]:
     response = httpx.post(f"{server.url}/api/tasks", json=spec)
     assert response.status_code == 201, response.text
-    return response.json()
+    task: dict[str, Any] = response.json()
+    return task
 
 
 def _start(server: AutotunerProcess, task_id: int) -> None:

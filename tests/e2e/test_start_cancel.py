@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -58,7 +59,7 @@ def test_start_then_cancel_never_locks_the_database(spawn: Spawn, data_dir: Path
     assert "database is locked" not in server.tail(2000)
 
 
-def _busy_spec(name: str) -> dict:
+def _busy_spec(name: str) -> dict[str, Any]:
     """A task that writes to the database all the time: 300 experiments whose
     engine is not installed fail one after the other within milliseconds, so a
     cancel lands inside one of the runner's transactions."""

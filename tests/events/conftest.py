@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,12 @@ import pytest
 from autotuner.events import EventBus, FanoutHub, MemoryTransport, Transport
 from autotuner.events._redis import RedisTransport
 from autotuner.store import Store
-from tests.events.support import RedisTarget, redis_target  # noqa: F401 - a fixture
+from tests.events.support import (  # noqa: F401 - redis_target is a fixture
+    MakeApi,
+    MakeBus,
+    RedisTarget,
+    redis_target,
+)
 
 
 @pytest.fixture
@@ -95,12 +100,12 @@ async def processes(
 
 
 @pytest.fixture
-def make_bus(processes: Processes) -> Callable[..., Awaitable[EventBus]]:
+def make_bus(processes: Processes) -> MakeBus:
     """Started buses over ``transport_kind``, each as in a worker (no hub)."""
     return processes.worker
 
 
 @pytest.fixture
-def make_api(processes: Processes) -> Callable[..., Awaitable[tuple[EventBus, FanoutHub]]]:
+def make_api(processes: Processes) -> MakeApi:
     """``(bus, hub)`` pairs over ``transport_kind``, each as in an API process."""
     return processes.api

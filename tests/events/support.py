@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 import redis as sync_redis
 
-from autotuner.domain import TaskSpec
+from autotuner.domain import ModelSpec, TaskSpec
+from autotuner.events import EventBus, FanoutHub
 from autotuner.store import Store
+
+# The types of the ``make_bus`` and ``make_api`` fixtures (tests/events/conftest.py):
+# ``make_bus(store, **transport)`` and ``make_api(store, **hub_options)``.
+MakeBus = Callable[..., Awaitable[EventBus]]
+MakeApi = Callable[..., Awaitable[tuple[EventBus, FanoutHub]]]
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,9 @@ def unique(prefix: str = "t") -> str:
 
 
 async def new_task(store: Store) -> int:
-    spec = TaskSpec(task_name=unique("task"), model={"id_or_path": "m"}, parameters={"a": [1]})
+    spec = TaskSpec(
+        task_name=unique("task"), model=ModelSpec(id_or_path="m"), parameters={"a": [1]}
+    )
     return (await store.create_task(spec)).id
 
 

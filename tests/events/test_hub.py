@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from autotuner.domain import EventType, create_event
-from autotuner.events import CLOSE_TOO_SLOW, EventBus, Outgoing, Subscriber
+from autotuner.domain import Event, EventType, create_event
+from autotuner.events import CLOSE_TOO_SLOW, EventBus, Outgoing, Replay, Subscriber
 from autotuner.events._base import _NoSink
 from autotuner.events._redis import RedisTransport
 from autotuner.events.replay import read_page
 from autotuner.store import Store
-from tests.events.support import kill_subscriptions, new_task
+from tests.events.support import MakeApi, MakeBus, RedisTarget, kill_subscriptions, new_task
 
 
 async def received(sub: Subscriber, last_id: int, within: float = 10.0) -> list[dict[str, Any]]:
@@ -40,11 +40,13 @@ async def received(sub: Subscriber, last_id: int, within: float = 10.0) -> list[
     return out
 
 
-def progress(task_id: int, n: int = 0, **data: Any):
+def progress(task_id: int, n: int = 0, **data: Any) -> Event:
     return create_event(EventType.TASK_PROGRESS, task_id, message=f"p{n}", data={"n": n, **data})
 
 
-async def test_publish_records_first_then_delivers_in_order(store: Store, make_api) -> None:
+async def test_publish_records_first_then_delivers_in_order(
+    store: Store, make_api: MakeApi
+) -> None:
     bus, hub = await make_api(store)
     task = await new_task(store)
     sub = hub.new_subscriber(task)
@@ -61,7 +63,9 @@ async def test_publish_records_first_then_delivers_in_order(store: Store, make_a
     assert hub.stats()["deliveries"] >= 30
 
 
-async def test_out_of_order_and_duplicate_arrivals_are_repaired(store: Store, make_api) -> None:
+async def test_out_of_order_and_duplicate_arrivals_are_repaired(
+    store: Store, make_api: MakeApi
+) -> None:
     bus, hub = await make_api(store)
     task = await new_task(store)
     sub = hub.new_subscriber(task)
@@ -78,7 +82,7 @@ async def test_out_of_order_and_duplicate_arrivals_are_repaired(store: Store, ma
 
 
 async def test_event_missed_by_the_transport_is_filled_from_the_store(
-    store: Store, make_api
+    store: Store, make_api: MakeApi
 ) -> None:
     bus, hub = await make_api(store)
     task = await new_task(store)
@@ -91,7 +95,7 @@ async def test_event_missed_by_the_transport_is_filled_from_the_store(
 
 
 @pytest.mark.parametrize("transport_kind", ["redis"], indirect=True)
-async def test_lost_last_event_arrives_by_the_sweep(store: Store, make_api) -> None:
+async def test_lost_last_event_arrives_by_the_sweep(store: Store, make_api: MakeApi) -> None:
     bus, hub = await make_api(store, sweep_interval=0.2)
     task = await new_task(store)
     sub = hub.new_subscriber(task)
@@ -103,7 +107,7 @@ async def test_lost_last_event_arrives_by_the_sweep(store: Store, make_api) -> N
 
 @pytest.mark.parametrize("transport_kind", ["redis"], indirect=True)
 async def test_hub_catches_up_after_redis_reconnect(
-    store: Store, make_bus, make_api, redis_target
+    store: Store, make_bus: MakeBus, make_api: MakeApi, redis_target: RedisTarget
 ) -> None:
     publisher: EventBus = await make_bus(store)  # a worker process
     api, hub = await make_api(store, sweep_interval=60)  # an API process
@@ -124,7 +128,9 @@ async def test_hub_catches_up_after_redis_reconnect(
     assert hub.events_received < 11, "nothing was lost in transit: the test proves nothing"
 
 
-async def test_slow_subscriber_is_cut_off_without_slowing_others(store: Store, make_api) -> None:
+async def test_slow_subscriber_is_cut_off_without_slowing_others(
+    store: Store, make_api: MakeApi
+) -> None:
     bus, hub = await make_api(store, send_buffer=5)
     task = await new_task(store)
     slow = hub.new_subscriber(task)
@@ -142,7 +148,9 @@ async def test_slow_subscriber_is_cut_off_without_slowing_others(store: Store, m
     assert hub.local_count(task) == 1
 
 
-async def test_subscriber_counts_span_processes(store: Store, make_api, transport_kind) -> None:
+async def test_subscriber_counts_span_processes(
+    store: Store, make_api: MakeApi, transport_kind: str
+) -> None:
     _, a = await make_api(store)
     _, b = await make_api(store) if transport_kind == "redis" else (None, a)
     task = await new_task(store)
@@ -157,13 +165,13 @@ async def test_subscriber_counts_span_processes(store: Store, make_api, transpor
     assert await a.subscriber_count(task + 1000) == 0
 
 
-async def test_resume_plans(store: Store, make_api) -> None:
+async def test_resume_plans(store: Store, make_api: MakeApi) -> None:
     bus, hub = await make_api(store, replay_cap=5)
     task = await new_task(store)
     for n in range(1, 9):
         await bus.publish(progress(task, n))
 
-    async def plan(last: int | None, pk: int | None = None):
+    async def plan(last: int | None, pk: int | None = None) -> tuple[Replay, list[int], int]:
         sub = hub.new_subscriber(task, pk)
         await hub.subscribe(sub)
         try:
@@ -184,7 +192,7 @@ async def test_resume_plans(store: Store, make_api) -> None:
     assert replay.resync_reason and "more than the 5" in replay.resync_reason and ids == []
 
 
-async def test_publish_sync_from_a_thread(store: Store, make_bus) -> None:
+async def test_publish_sync_from_a_thread(store: Store, make_bus: MakeBus) -> None:
     bus: EventBus = await make_bus(store)
     task = await new_task(store)
     with pytest.raises(RuntimeError, match="own event-loop thread"):
@@ -202,7 +210,9 @@ async def test_publish_sync_from_a_thread(store: Store, make_bus) -> None:
 
 
 @pytest.mark.parametrize("transport_kind", ["redis"], indirect=True)
-async def test_a_publishing_only_process_subscribes_to_nothing(store: Store, make_bus) -> None:
+async def test_a_publishing_only_process_subscribes_to_nothing(
+    store: Store, make_bus: MakeBus
+) -> None:
     worker: EventBus = await make_bus(store)
     task = await new_task(store)
     for n in range(3):
@@ -216,14 +226,16 @@ async def test_a_publishing_only_process_subscribes_to_nothing(store: Store, mak
 
 
 @pytest.mark.parametrize("transport_kind", ["memory"], indirect=True)
-async def test_an_embedded_bus_without_a_hub_publishes(store: Store, make_bus) -> None:
+async def test_an_embedded_bus_without_a_hub_publishes(store: Store, make_bus: MakeBus) -> None:
     bus: EventBus = await make_bus(store)  # e.g. ``autotuner run``: no clients, no hub
     task = await new_task(store)
     assert [(await bus.publish(progress(task, n))).id for n in range(3)] == [1, 2, 3]
     assert [e.id for e in await store.read_events(task)] == [1, 2, 3]
 
 
-async def test_large_events_cut_off_a_slow_subscriber_by_bytes(store: Store, make_api) -> None:
+async def test_large_events_cut_off_a_slow_subscriber_by_bytes(
+    store: Store, make_api: MakeApi
+) -> None:
     bus, hub = await make_api(store, send_buffer=1000, send_buffer_bytes=300_000)
     task = await new_task(store)
     slow = hub.new_subscriber(task)
@@ -252,7 +264,7 @@ def test_one_item_always_fits_and_sizes_follow_the_queue() -> None:
     assert sub.close_code == CLOSE_TOO_SLOW and sub.queued_bytes == 0
 
 
-async def test_pages_are_bounded_by_bytes(store: Store, make_api) -> None:
+async def test_pages_are_bounded_by_bytes(store: Store, make_api: MakeApi) -> None:
     bus, hub = await make_api(store)
     task = await new_task(store)
     blob = "x" * 100_000

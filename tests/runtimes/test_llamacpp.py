@@ -10,7 +10,7 @@ import importlib.util
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -46,13 +46,15 @@ def gguf() -> Path:
     return path
 
 
-def _request(tmp_path: Path, model: str = "smollm2-135m", **parameters: object) -> DeployRequest:
+def _request(
+    tmp_path: Path, model: str = "smollm2-135m", parameters: Mapping[str, object] | None = None
+) -> DeployRequest:
     return DeployRequest(
         task_name="llama test",
         experiment_id=1,
         base_runtime="llama.cpp",
         model=model,
-        parameters=dict(parameters),
+        parameters=dict(parameters or {}),
         log_dir=tmp_path / "logs",
         timeout=60,
     )
@@ -102,7 +104,7 @@ async def test_a_parameter_the_server_lacks_fails_with_the_servers_own_message(
     tmp_path: Path, gguf: Path
 ) -> None:
     with pytest.raises(DeploymentError, match="unrecognized arguments: --max-num-seqs 8"):
-        await LocalRuntime("llama.cpp").deploy(_request(tmp_path, **{"max-num-seqs": 8}))
+        await LocalRuntime("llama.cpp").deploy(_request(tmp_path, parameters={"max-num-seqs": 8}))
     assert _engines() == []
 
 
@@ -111,7 +113,7 @@ def test_tunable_parameters_map_to_flags_the_installed_server_has(
 ) -> None:
     request = _request(
         tmp_path,
-        **{
+        parameters={
             "ctx-size": 512,
             "n_batch": 64,
             "ubatch-size": 32,
@@ -184,7 +186,7 @@ async def test_real_engine_serves_streams_and_leaves_nothing(
     effective: list[str],
     endpoint: str,
 ) -> None:
-    deployment = await LocalRuntime("llama.cpp").deploy(_request(tmp_path, **parameters))
+    deployment = await LocalRuntime("llama.cpp").deploy(_request(tmp_path, parameters=parameters))
     assert isinstance(deployment, ProcessDeployment)
     pid = deployment.pid
     try:

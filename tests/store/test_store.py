@@ -39,7 +39,12 @@ async def test_two_processes_publishing_for_one_task(pg_url: str) -> None:
     procs = [ctx.Process(target=_append_many, args=(pg_url, task.id, 40)) for _ in range(2)]
     for p in procs:
         p.start()
-    await asyncio.to_thread(lambda: [p.join(60) for p in procs])
+
+    def join_all() -> None:
+        for p in procs:
+            p.join(60)
+
+    await asyncio.to_thread(join_all)
     assert all(p.exitcode == 0 for p in procs)
     events = await s.read_events(task.id, limit=1000)
     assert [e.id for e in events] == list(range(1, 81))

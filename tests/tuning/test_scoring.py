@@ -70,6 +70,7 @@ def test_soft_violations_penalise_exponentially_in_the_objective_direction() -> 
     assert violation["excess_ratio"] == pytest.approx(excess) and not violation["hard_fail"]
     # A bigger violation is always worse, and the penalty is capped.
     worse = score_experiment(_metrics(p90_e2el_ms=1500.0), "minimize_latency", slo)
+    assert worse.objective_score is not None and latency.objective_score is not None
     assert worse.objective_score > latency.objective_score
     huge = score_experiment(_metrics(p90_e2el_ms=90_000.0), "minimize_latency", slo)
     assert huge.penalty == MAX_PENALTY and math.isfinite(huge.objective_score or math.inf)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from autotuner.domain import OptimizationSpec
+from autotuner.domain import OptimizationSpec, StrategyName
 from autotuner.testing.strategies import SPACE, drain
 from autotuner.testing.strategies import throughput as _throughput
 from autotuner.tuning import (
@@ -107,7 +107,7 @@ def test_bayesian_restore_keeps_every_score_with_its_own_parameters() -> None:
     ("name", "cls"),
     [("grid_search", GridStrategy), ("random", RandomStrategy), ("bayesian", BayesianStrategy)],
 )
-def test_get_strategy(name: str, cls: type[Strategy]) -> None:
+def test_get_strategy(name: StrategyName, cls: type[Strategy]) -> None:
     spec = OptimizationSpec(strategy=name, objective="maximize_throughput", max_iterations=3)
     strategy = get_strategy(spec, SPACE)
     assert isinstance(strategy, cls) and strategy.name == name

@@ -30,19 +30,22 @@ def _serve(spawn: Spawn, data_dir: Path, **env: str) -> AutotunerProcess:
 def _task(server: AutotunerProcess, task_id: int) -> dict[str, Any]:
     response = httpx.get(f"{server.url}/api/tasks/{task_id}", timeout=30)
     assert response.status_code == 200, response.text
-    return response.json()
+    task: dict[str, Any] = response.json()
+    return task
 
 
 def _events(server: AutotunerProcess, task_id: int) -> list[dict[str, Any]]:
     response = httpx.get(f"{server.url}/api/tasks/{task_id}/events", timeout=30)
     assert response.status_code == 200, response.text
-    return response.json()
+    events: list[dict[str, Any]] = response.json()
+    return events
 
 
 def _wait_final(server: AutotunerProcess, task_id: int, timeout: float = 60) -> dict[str, Any]:
-    return wait_until(
+    task: dict[str, Any] = wait_until(
         lambda: (t := _task(server, task_id))["status"] in FINAL and t, timeout=timeout
     )
+    return task
 
 
 def _nested(depth: int) -> dict[str, Any]:

@@ -55,13 +55,15 @@ def _create(api: AutotunerProcess, spec: dict[str, Any]) -> int:
 
 
 def _task(api: AutotunerProcess, task_id: int) -> dict[str, Any]:
-    return httpx.get(f"{api.url}/api/tasks/{task_id}", timeout=30).json()
+    task: dict[str, Any] = httpx.get(f"{api.url}/api/tasks/{task_id}", timeout=30).json()
+    return task
 
 
 def _wait_final(api: AutotunerProcess, task_id: int, timeout: float = 120) -> dict[str, Any]:
-    return wait_until(
+    task: dict[str, Any] = wait_until(
         lambda: (t := _task(api, task_id))["status"] in FINAL and t, timeout=timeout, interval=0.5
     )
+    return task
 
 
 def _start_once_redis_is_back(api: AutotunerProcess, task_id: int) -> None:
@@ -77,7 +79,9 @@ def _start_once_redis_is_back(api: AutotunerProcess, task_id: int) -> None:
 
 
 def _workers(api: AutotunerProcess) -> list[dict[str, Any]]:
-    return httpx.get(f"{api.url}/api/system/workers", timeout=30).json()["workers"]
+    response = httpx.get(f"{api.url}/api/system/workers", timeout=30)
+    workers: list[dict[str, Any]] = response.json()["workers"]
+    return workers
 
 
 def _assert_ended_with_every_event(api: AutotunerProcess, task_id: int) -> None:
