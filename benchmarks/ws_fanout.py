@@ -35,7 +35,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from autotuner.events import EventBus, create_event_bus  # noqa: E402
 from autotuner.net import free_port  # noqa: E402
 from autotuner.store import Store  # noqa: E402
 from autotuner.testing import events_app  # noqa: E402
+from tests.helpers import ManagedProcess  # noqa: E402
 
 PG_ADMIN = os.environ.get("AUTOTUNER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AUTOTUNER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -340,46 +340,35 @@ async def _pg(statement: str) -> None:
         await conn.close()
 
 
-class Server:
+class Server(ManagedProcess):
+    """The benchmark's server (``ws_fanout.py server``) as a child process, ready
+    once its ``/bench/stats`` answers; the CPU and RSS it used are read from it."""
+
+    name = "bench server"
+    ready_path = "/bench/stats"
+    ready_timeout = 60.0
+
     def __init__(
         self, backend: Backend, ws: str, deflate: bool = False, direct: bool = True
     ) -> None:
-        self.port = free_port()
-        args = [
-            sys.executable,
-            SELF,
-            "server",
-            "--port",
-            str(self.port),
-            "--database-url",
-            backend.database_url,
-            "--ws",
-            ws,
-        ]
-        if deflate:
+        port = free_port()
+        super().__init__(port=port, log=Path(backend.tmp.name) / f"server-{port}.log")
+        self.backend, self.ws, self.deflate, self.direct = backend, ws, deflate, direct
+        super().start()
+        assert self.proc is not None
+        self.ps = psutil.Process(self.proc.pid)
+
+    def args(self) -> list[str]:
+        backend = self.backend
+        args = [sys.executable, SELF, "server", "--port", str(self.port)]
+        args += ["--database-url", backend.database_url, "--ws", self.ws]
+        if self.deflate:
             args.append("--deflate")
-        if not direct:
+        if not self.direct:
             args.append("--no-direct")
         if backend.redis_url:
             args += ["--redis-url", backend.redis_url, "--namespace", str(backend.namespace)]
-        self.log = Path(backend.tmp.name) / f"server-{self.port}.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        self.ps = psutil.Process(self.proc.pid)
-
-    async def ready(self) -> None:
-        import httpx
-
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                if self.proc.poll() is not None:
-                    raise RuntimeError(self.log.read_text()[-2000:])
-                try:
-                    await client.get(f"http://127.0.0.1:{self.port}/bench/stats", timeout=1)
-                    return
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.1)
-        raise TimeoutError("server not ready")
+        return args
 
     def cpu(self) -> float:
         times = self.ps.cpu_times()
@@ -387,13 +376,6 @@ class Server:
 
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 async def create_task(database_url: str) -> int:
@@ -517,7 +499,7 @@ async def fanout_once(args: argparse.Namespace, backend: Backend) -> dict[str, A
     count = int(args.rate * args.duration)
     clients: ClientProcesses | None = None
     try:
-        await server.ready()
+        await server.await_ready()
         path = f"/api/ws/tasks/{task_id}"
         clients = ClientProcesses(args.client_procs, server.port, path, args.clients, False, count)
         connected = await clients.ready()
@@ -613,7 +595,7 @@ async def idle_once(args: argparse.Namespace, backend: Backend) -> dict[str, Any
     server = Server(backend, args.ws, deflate=args.deflate)
     path = f"/api/ws/tasks/{task_id}"
     try:
-        await server.ready()
+        await server.await_ready()
         # Warm up (imports, allocator pools, first subscription), then measure.
         warm = ClientProcesses(1, server.port, path, 100, args.deflate, 0)
         await warm.ready()
