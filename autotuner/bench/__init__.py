@@ -11,19 +11,26 @@ from autotuner.bench.loadgen import (
     goodput_from_slo,
     run_benchmark,
 )
-from autotuner.bench.metrics import LATENCY_METRICS, RequestResult, run_metrics, summarize
+from autotuner.bench.metrics import (
+    LATENCY_METRICS,
+    LevelResult,
+    RequestResult,
+    pool,
+    run_metrics,
+)
 from autotuner.bench.scenarios import Scenario, parse_scenario, synthetic_prompt
 
 __all__ = [
     "LATENCY_METRICS",
     "BenchmarkProgress",
     "BenchmarkResult",
+    "LevelResult",
     "RequestResult",
     "Scenario",
     "goodput_from_slo",
     "parse_scenario",
+    "pool",
     "run_benchmark",
     "run_metrics",
-    "summarize",
     "synthetic_prompt",
 ]

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
-from autotuner.bench.metrics import RequestResult, run_metrics, summarize
+from autotuner.bench.metrics import LevelResult, RequestResult, pool, run_metrics
 from autotuner.bench.scenarios import Scenario, parse_scenario, synthetic_prompt
 from autotuner.domain import BenchmarkSpec, SLOSpec
 
@@ -63,15 +63,22 @@ class BenchmarkProgress:
 
 @dataclass
 class BenchmarkResult:
-    """``runs``: one metrics dict per scenario x concurrency (with ``scenario``,
-    ``concurrency`` and up to 5 sample ``errors``); ``summary``: the flat dict for scoring."""
+    """``levels``: one :class:`LevelResult` per load level, in run order;
+    ``summary``: metrics over the pooled requests of every level."""
 
-    runs: list[dict[str, Any]]
-    summary: dict[str, Any]
+    levels: list[LevelResult]
     duration: float
 
+    @property
+    def summary(self) -> dict[str, Any]:
+        return pool(self.levels)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": self.runs, "summary": self.summary, "duration": self.duration}
+        return {
+            "levels": [level.to_dict() for level in self.levels],
+            "summary": self.summary,
+            "duration": self.duration,
+        }
 
 
 def goodput_from_slo(slo: SLOSpec | None) -> dict[str, float] | None:
@@ -119,7 +126,7 @@ async def run_benchmark(
         headers["authorization"] = f"Bearer {params['api_key']}"
     width = max(spec.num_concurrency)
     tracker = _Tracker(len(pairs) * spec.max_requests_per_iteration, len(pairs), on_progress)
-    runs: list[dict[str, Any]] = []
+    levels: list[LevelResult] = []
     async with httpx.AsyncClient(
         headers=headers,
         timeout=httpx.Timeout(timeout, connect=10.0),
@@ -141,10 +148,18 @@ async def run_benchmark(
             )
             tracker.begin(index, scenario.text, concurrency)
             results, duration = await run.execute()
-            metrics: dict[str, Any] = {"scenario": scenario.text, "concurrency": concurrency}
-            metrics.update(run_metrics(results, duration, goodput))
-            metrics["errors"] = _sample_errors(results)
-            runs.append(metrics)
+            level = LevelResult(
+                scenario=scenario.text,
+                kind="concurrency",
+                concurrency=concurrency,
+                request_rate=None,
+                results=results,
+                duration=duration,
+                metrics=run_metrics(results, duration, goodput),
+                errors=_sample_errors(results),
+            )
+            levels.append(level)
+            metrics = level.metrics
             logger.info(
                 "benchmark %s x%d: %d ok, %d failed, %.1f tok/s",
                 scenario.text,
@@ -153,7 +168,7 @@ async def run_benchmark(
                 metrics["failed"],
                 metrics["output_throughput"],
             )
-    return BenchmarkResult(runs=runs, summary=summarize(runs), duration=tracker.elapsed())
+    return BenchmarkResult(levels=levels, duration=tracker.elapsed())
 
 
 def _sample_errors(results: list[RequestResult], limit: int = 5) -> list[str]:

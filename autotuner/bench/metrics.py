@@ -18,9 +18,9 @@ Per run (one scenario x concurrency), in :func:`run_metrics`:
 Percentiles follow :func:`autotuner.stats.percentile` (numpy's linear rule, as
 ``vllm bench serve``).
 
-:func:`summarize` folds the runs into one flat dict with the same keys: the
-counts, tokens and ``duration`` are totals, ``error_rate`` is recomputed from
-the totals, every other figure is the mean over the runs that have it.
+:func:`pool` combines levels: every figure is computed again over the pooled
+requests of those levels (never averaged), with ``duration`` the sum of their
+durations, so throughputs are the pooled requests over the time spent on them.
 """
 
 from __future__ import annotations
@@ -127,26 +127,60 @@ def run_metrics(
     return out
 
 
-def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One flat dict for scoring: totals of counts, means over runs of everything else."""
-    summary: dict[str, Any] = {key: 0 for key in TOTAL_KEYS}
-    summary["duration"] = 0.0
-    numeric_keys: list[str] = []
-    for run in runs:
-        for key, value in run.items():
-            if key in TOTAL_KEYS:
-                summary[key] += value
-            elif (
-                (value is None or isinstance(value, (int, float)))
-                and not isinstance(value, bool)
-                and key not in numeric_keys
-                and key != "concurrency"
-            ):
-                numeric_keys.append(key)
-    for key in numeric_keys:
-        values = [run[key] for run in runs if isinstance(run.get(key), (int, float))]
-        summary[key] = sum(values) / len(values) if values else None
-    total = summary["total_requests"]
-    summary["error_rate"] = summary["failed"] / total if total else 0.0
-    summary["num_runs"] = len(runs)
-    return summary
+@dataclass
+class LevelResult:
+    """One load level: a traffic scenario at one concurrency or request rate.
+
+    ``results`` holds the measured requests only (warm-up excluded). ``metrics``
+    is :func:`run_metrics` of them. ``client`` holds what the load generator
+    saw of itself (CPU, event-loop lag, achieved vs asked load); a non-empty
+    ``untrusted`` lists why the figures of this level cannot be trusted.
+    """
+
+    scenario: str
+    kind: str
+    """``"concurrency"`` (closed loop), ``"rate"`` (open loop) or a sweep step name."""
+    concurrency: int | None
+    """Closed-loop workers, or the ``max_concurrency`` cap of an open-loop level."""
+    request_rate: float | None
+    """Requests/s asked for (``math.inf``: as fast as possible); ``None`` for closed loop."""
+    results: list[RequestResult]
+    duration: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    client: dict[str, Any] = field(default_factory=dict)
+    untrusted: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``D(100,100) @ c=8`` or ``D(100,100) @ 4 req/s``."""
+        if self.request_rate is None:
+            return f"{self.scenario} @ c={self.concurrency}"
+        rate = "inf" if math.isinf(self.request_rate) else f"{self.request_rate:g}"
+        return f"{self.scenario} @ {rate} req/s"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form: the flat metrics plus what identifies the level."""
+        rate = self.request_rate
+        return {
+            "scenario": self.scenario,
+            "kind": self.kind,
+            "concurrency": self.concurrency,
+            "request_rate": "inf" if rate is not None and math.isinf(rate) else rate,
+            "label": self.label,
+            **self.metrics,
+            "client": dict(self.client),
+            "untrusted": bool(self.untrusted),
+            "untrusted_reasons": list(self.untrusted),
+            "errors": list(self.errors),
+        }
+
+
+def pool(
+    levels: Sequence[LevelResult], goodput_ms: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Metrics over the pooled requests of ``levels`` (never an average of averages)."""
+    results = [r for level in levels for r in level.results]
+    out = run_metrics(results, sum(level.duration for level in levels), goodput_ms)
+    out["num_levels"] = len(levels)
+    return out

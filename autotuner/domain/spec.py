@@ -86,6 +86,24 @@ class SLOSpec(_Spec):
     steepness: float = Field(default=0.1, gt=0)
 
 
+class SweepSpec(_Spec):
+    rates: int = Field(default=8, ge=1, le=100)
+    """Rates between the synchronous and the throughput rate, evenly spaced."""
+
+
+class DatasetSpec(_Spec):
+    path: Text | None = None
+    """A local JSONL or CSV file (read by the worker)."""
+    url: Text | None = None
+    """An http(s) URL of such a file, read once by the worker."""
+    format: Literal["jsonl", "csv"] | None = None
+    """By the file name's suffix when not given."""
+    prompt_field: Text = "prompt"
+    output_tokens_field: Text | None = None
+    """A column with each prompt's output length; else the scenario's output tokens."""
+    deduplicate: bool = True
+
+
 class BenchmarkSpec(_Spec):
     task: Text = "text-to-text"
     model_name: Text | None = None
@@ -96,8 +114,28 @@ class BenchmarkSpec(_Spec):
     num_concurrency: list[int] = Field(
         default_factory=lambda: [1], min_length=1, max_length=MAX_LIST
     )
+    request_rate: list[float | Literal["inf"]] | None = Field(
+        default=None, min_length=1, max_length=MAX_LIST
+    )
+    """Open-loop levels: requests/s (``"inf"``: all at once), arrivals drawn by ``burstiness``."""
+    burstiness: float = Field(default=1.0, gt=0, le=1000)
+    """Gamma shape of inter-arrival times: 1 = Poisson, < 1 burstier, > 1 more regular."""
+    max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    """Cap on requests in flight at an open-loop level."""
+    ramp_up_time: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
+    """Seconds over which each level's load climbs linearly to its value (not measured)."""
+    warmup_requests: int = Field(default=0, ge=0, le=100_000)
+    """Requests sent before each level's measurement starts and left out of its figures."""
+    sweep: SweepSpec | None = None
+    """GuideLLM-style sweep: synchronous, throughput, then ``rates`` rates in between."""
+    dataset: DatasetSpec | None = None
+    """Prompts from a file instead of synthetic text."""
+    dataset_url: Text | None = None
+    """The seed project's form of ``dataset.url``."""
     max_time_per_iteration: Seconds = 10
+    """Seconds of measurement per load level."""
     max_requests_per_iteration: int = Field(default=50, ge=1, le=1_000_000)
+    """Measured requests per load level."""
     additional_params: dict[Annotated[str, Field(max_length=MAX_NAME)], FreeJson] = Field(
         default_factory=dict
     )

@@ -185,12 +185,13 @@ class ExperimentRun:
     async def _score(
         self, exp: ExperimentPublic, result: BenchmarkResult, started: float
     ) -> ExperimentPublic:
-        scored = score_experiment(result.summary, self.spec.optimization.objective, self.spec.slo)
+        summary = result.summary
+        scored = score_experiment(summary, self.spec.optimization.objective, self.spec.slo)
         status = ExperimentStatus.FAILED if scored.hard_failed else ExperimentStatus.SUCCESS
         return await self.store.update_experiment(
             exp.id,
             status=status,
-            metrics={**result.summary, "runs": result.runs},
+            metrics={**summary, "levels": [level.to_dict() for level in result.levels]},
             objective_score=None if scored.hard_failed else scored.objective_score,
             slo_violations=scored.slo_violations,
             error_message=scored.reason if scored.hard_failed else None,

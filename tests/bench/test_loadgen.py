@@ -31,13 +31,13 @@ async def test_metrics_are_consistent(url: str) -> None:
     )
     seen: list[BenchmarkProgress] = []
     result = await run_benchmark(url, MODEL, spec, on_progress=seen.append)
-    assert [(r["scenario"], r["concurrency"]) for r in result.runs] == [
+    assert [(r["scenario"], r["concurrency"]) for r in result.to_dict()["levels"]] == [
         ("D(20,16)", 1),
         ("D(20,16)", 4),
         ("U(5,30)/(4,12)", 1),
         ("U(5,30)/(4,12)", 4),
     ]
-    for run in result.runs:
+    for run in result.to_dict()["levels"]:
         assert run["completed"] == 8 and run["failed"] == 0 and run["errors"] == []
         assert 0 < run["mean_ttft_ms"] < run["mean_e2el_ms"]
         assert run["p99_ttft_ms"] <= run["p99_e2el_ms"]
@@ -45,11 +45,11 @@ async def test_metrics_are_consistent(url: str) -> None:
             ps = [run[f"p{p}_{name}_ms"] for p in (50, 90, 95, 99)]
             assert ps == sorted(ps) and ps[0] > 0
         assert run["output_throughput"] > run["request_throughput"] > 0
-    deterministic = result.runs[:2]
+    deterministic = result.to_dict()["levels"][:2]
     assert all(r["total_output_tokens"] == 8 * 16 for r in deterministic)
     assert all(r["total_input_tokens"] == 8 * 20 for r in deterministic)
     s = result.summary
-    assert s["completed"] == 32 and s["error_rate"] == 0.0 and s["num_runs"] == 4
+    assert s["completed"] == 32 and s["error_rate"] == 0.0 and s["num_levels"] == 4
     assert s["request_goodput"] is None
     # Progress: after every request, monotonic, ending at 100 %.
     assert len(seen) >= 32
@@ -69,7 +69,7 @@ async def test_chat_endpoint_and_goodput_from_slo(url: str) -> None:
     slo = SLOSpec.model_validate({"ttft": {"threshold": 10}, "latency": {"p90": {"threshold": 10}}})
     assert goodput_from_slo(slo) == {"ttft": 10_000, "e2el": 10_000}
     result = await run_benchmark(url, MODEL, spec, slo=slo)
-    run = result.runs[0]
+    run = result.to_dict()["levels"][0]
     assert run["completed"] == 4 and run["total_output_tokens"] == 32
     assert run["request_goodput"] == pytest.approx(run["request_throughput"])
 
@@ -79,7 +79,7 @@ async def test_failed_requests_are_counted_with_their_error(url: str) -> None:
         traffic_scenarios=["D(300,10)"], num_concurrency=[2], max_requests_per_iteration=3
     )
     result = await run_benchmark(url, MODEL, spec)
-    run = result.runs[0]
+    run = result.to_dict()["levels"][0]
     assert run["completed"] == 0 and run["failed"] == 3 and run["error_rate"] == 1.0
     assert "maximum context length" in run["errors"][0]
     assert result.summary["mean_e2el_ms"] is None
@@ -95,7 +95,7 @@ async def test_time_limit_ends_a_run_early(url: str) -> None:
     started = time.monotonic()
     result = await run_benchmark(url, MODEL, spec)
     assert time.monotonic() - started < 3
-    run = result.runs[0]
+    run = result.to_dict()["levels"][0]
     assert 0 < run["completed"] < 1000 and run["failed"] == 0
 
 

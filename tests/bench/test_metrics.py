@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from autotuner.bench import RequestResult, run_metrics, summarize
+from autotuner.bench import LevelResult, RequestResult, pool, run_metrics
 from autotuner.stats import percentile
 
 
@@ -59,13 +60,17 @@ def test_single_token_requests_have_no_tpot_and_empty_runs_have_no_latency() -> 
     assert empty["mean_e2el_ms"] is None
 
 
-def test_summary_totals_counts_and_averages_the_rest() -> None:
-    a = {"scenario": "D(1,1)", "concurrency": 1, **run_metrics([_ok(0.1, 1.1, 11)], 2.0)}
-    b = {"scenario": "D(1,1)", "concurrency": 4, **run_metrics([_ok(0.3, 1.3, 11)] * 3, 1.0)}
-    b["errors"] = []
-    s = summarize([a, b])
-    assert s["completed"] == 4 and s["total_output_tokens"] == 44 and s["duration"] == 3.0
-    assert s["num_runs"] == 2
-    assert s["mean_ttft_ms"] == pytest.approx(200)
-    assert s["output_throughput"] == pytest.approx((5.5 + 33) / 2)
-    assert "scenario" not in s and "concurrency" not in s and "errors" not in s
+def test_pool_recomputes_every_figure_over_the_pooled_requests() -> None:
+    # Two levels of 100 requests at 1 s and 10 s: the pooled p99 is 10 s, not
+    # the 5.5 s an average of the two levels' p99 would give.
+    fast = LevelResult("D(1,1)", "concurrency", 1, None, [_ok(0.1, 1.0, 11)] * 100, 100.0)
+    slow = LevelResult("D(1,1)", "concurrency", 4, None, [_ok(0.3, 10.0, 11)] * 100, 250.0)
+    s = pool([fast, slow])
+    assert s["completed"] == 200 and s["total_output_tokens"] == 2200
+    assert s["duration"] == 350.0 and s["num_levels"] == 2
+    assert s["p99_e2el_ms"] == pytest.approx(10_000)
+    assert s["mean_e2el_ms"] == pytest.approx(5_500)
+    assert s["request_throughput"] == pytest.approx(200 / 350)
+    samples = [r.e2el * 1000 for r in fast.results + slow.results]
+    for p in (50, 90, 95, 99):
+        assert s[f"p{p}_e2el_ms"] == pytest.approx(float(np.percentile(samples, p)))

@@ -207,7 +207,7 @@ async def test_real_engine_serves_streams_and_leaves_nothing(
         result = await run_benchmark(deployment.base_url, deployment.model_name, spec)
     finally:
         await deployment.stop()
-    run = result.runs[0]
+    run = result.to_dict()["levels"][0]
     assert (run["completed"], run["failed"]) == (4, 0), run["errors"]
     # Every response is exactly as long as asked: the end-of-sequence token is
     # held back (min_tokens) and no response is cut short by the next request.
