@@ -6,6 +6,10 @@ accepted in the format the README describes (``examples/`` holds some).
 
 - ``spec``: the task spec (:class:`TaskSpec` and its parts), bounded by
   ``_checks`` so that whatever validates can be stored, carried and run;
+- ``scenarios``: the traffic-scenario grammar (:func:`parse_scenario`), the one
+  parser of the spec's validation and the load generator;
+- ``traffic``: the load levels a benchmark spec plans (:func:`plan_levels`) and
+  the cross-field rules and warnings of its traffic fields;
 - ``entities``: statuses, :class:`TaskPublic`, :class:`ExperimentPublic`,
   :class:`Event`.
 """
@@ -17,10 +21,12 @@ from autotuner.domain.entities import (
     ExperimentPublic,
     ExperimentStatus,
     StoredEvent,
+    TaskCreated,
     TaskPublic,
     TaskStatus,
     create_event,
 )
+from autotuner.domain.scenarios import MAX_TOKENS, Scenario, parse_scenario
 from autotuner.domain.spec import (
     BenchmarkSpec,
     DeploymentMode,
@@ -29,12 +35,15 @@ from autotuner.domain.spec import (
     OptimizationSpec,
     SLOSpec,
     SLOThreshold,
+    SpecWarning,
     StrategyName,
     TaskSpec,
 )
+from autotuner.domain.traffic import PlannedLevel, level_count, plan_levels
 
 __all__ = [
     "MAX_ID",
+    "MAX_TOKENS",
     "BenchmarkSpec",
     "DeploymentMode",
     "Event",
@@ -44,12 +53,19 @@ __all__ = [
     "ModelSpec",
     "Objective",
     "OptimizationSpec",
+    "PlannedLevel",
     "SLOSpec",
     "SLOThreshold",
+    "Scenario",
+    "SpecWarning",
     "StoredEvent",
     "StrategyName",
+    "TaskCreated",
     "TaskPublic",
     "TaskSpec",
     "TaskStatus",
     "create_event",
+    "level_count",
+    "parse_scenario",
+    "plan_levels",
 ]

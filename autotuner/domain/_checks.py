@@ -18,8 +18,6 @@ from pydantic import (
     Field,
 )
 
-SCENARIO = re.compile(r"^\s*(D|N|U)\(\s*\d+(\s*,\s*\d+)*\s*\)(/\(\s*\d+(\s*,\s*\d+)*\s*\))?\s*$")
-
 # Bounds of a task spec. Whatever passes them can be stored on SQLite and
 # PostgreSQL, serialized into every event that carries the task, and run.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -29,8 +27,9 @@ MAX_DESCRIPTION = 10_000
 MAX_PARAMETERS = 64
 MAX_VALUES = 1_000  # per parameter
 MAX_NAME = 100  # characters of a parameter name
-MAX_LIST = 100  # traffic scenarios, concurrency levels
-MAX_TOKENS = 1_000_000  # per request, in a traffic scenario
+MAX_LIST = 100  # traffic scenarios, concurrency levels, request rates
+MAX_RATE = 1_000_000.0  # requests/s of an open-loop level
+MAX_LEVELS = 200  # load levels of one experiment (scenarios x levels)
 MAX_CONCURRENCY = 10_000
 MAX_SECONDS = 7 * 24 * 3600.0
 MAX_SPEC_BYTES = 256 * 1024  # the spec as stored (JSON), events carry it again

@@ -14,6 +14,8 @@ from pydantic import (
     field_validator,
 )
 
+from autotuner.domain.spec import SpecWarning
+
 # Ids are INTEGER columns (32-bit on PostgreSQL): a larger one names nothing.
 MAX_ID = 2**31 - 1
 
@@ -97,6 +99,17 @@ class TaskPublic(_Entity):
     completed_at: datetime | None
     elapsed_time: float | None
     last_event_id: int
+
+
+class TaskCreated(TaskPublic):
+    """The answer to ``POST /api/tasks``: the new task, and what its spec holds that
+    was accepted but will have no effect (see :meth:`TaskSpec.warnings`)."""
+
+    warnings: list[SpecWarning] = Field(
+        default_factory=list,
+        description="Fields that were accepted but will have no effect as written, or may "
+        "not fit the experiment's time limit; empty when there is nothing to say",
+    )
 
 
 class ExperimentPublic(_Entity):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from autotuner.domain._checks import (
     CONTROL,
@@ -24,9 +26,7 @@ from autotuner.domain._checks import (
     MAX_PARAMETERS,
     MAX_SECONDS,
     MAX_SPEC_BYTES,
-    MAX_TOKENS,
     MAX_VALUES,
-    SCENARIO,
     FreeJson,
     ParameterName,
     Scalar,
@@ -36,6 +36,8 @@ from autotuner.domain._checks import (
     runtime_name,
     text_problem,
 )
+from autotuner.domain.scenarios import check_scenario
+from autotuner.domain.traffic import request_rate_value, task_warnings, traffic_problems
 
 Objective = Literal["minimize_latency", "maximize_throughput", "minimize_ttft", "minimize_tpot"]
 StrategyName = Literal["grid_search", "random", "bayesian"]
@@ -46,7 +48,7 @@ class _Spec(BaseModel):
     # Task files written for other deployments carry fields we do not use
     # (namespace, runtime_image_tag, ...):
     # keep them so a task round-trips unchanged, as long as they can be stored.
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, use_attribute_docstrings=True)
     __pydantic_extra__: dict[str, FreeJson] = Field(init=False)
 
     @model_validator(mode="after")
@@ -87,85 +89,94 @@ class SLOSpec(_Spec):
 
 
 class SweepSpec(_Spec):
+    """A GuideLLM-style sweep of one traffic scenario: a ``synchronous`` level (one
+    request at a time), a ``throughput`` level (all requests at once), then
+    ``rates`` open-loop levels at request rates evenly spaced between the two
+    measured rates."""
+
     rates: int = Field(default=8, ge=1, le=100)
-    """Rates between the synchronous and the throughput rate, evenly spaced."""
+    """Open-loop rates between the synchronous and the throughput rate, evenly spaced
+    (the sweep runs rates + 2 load levels)."""
 
 
 class DatasetSpec(_Spec):
+    """Prompts from a file instead of synthetic text: exactly one of ``path`` and
+    ``url`` (or the seed's ``benchmark.dataset_url``)."""
+
     path: Text | None = None
-    """A local JSONL or CSV file (read by the worker)."""
+    """A local JSONL, JSON or CSV file, read by the worker (a path on the worker's machine)."""
     url: Text | None = None
-    """An http(s) URL of such a file, read once by the worker."""
-    format: Literal["jsonl", "csv"] | None = None
-    """By the file name's suffix when not given."""
+    """An http(s) URL of such a file, downloaded once by the worker and cached."""
+    format: Literal["jsonl", "json", "csv"] | None = None
+    """jsonl (one object per line), json (an array of objects) or csv (a header row);
+    by the file name's suffix (.jsonl/.ndjson, .json, .csv) when not given."""
     prompt_field: Text = "prompt"
+    """The field (CSV column) holding each prompt. A list of chat turns (ShareGPT
+    ``conversations``, OpenAI ``messages``) gives its first user turn; rows without
+    ``prompt`` are read from their ``conversations`` or ``messages``."""
     output_tokens_field: Text | None = None
-    """A column with each prompt's output length; else the scenario's output tokens."""
+    """A field with each prompt's output length; rows without one (and every row when
+    not given) take the traffic scenario's output tokens."""
     deduplicate: bool = True
+    """Use each distinct prompt text once."""
+
+
+RequestRate = Annotated[float | Literal["inf"], BeforeValidator(request_rate_value)]
+ScenarioText = Annotated[str, Field(max_length=200), AfterValidator(check_scenario)]
 
 
 class BenchmarkSpec(_Spec):
+    """How each experiment is measured: its load levels and the limits of each.
+
+    Load levels, per traffic scenario: one closed-loop level per
+    ``num_concurrency`` value (the default when neither ``request_rate`` nor
+    ``sweep`` is given, or when ``num_concurrency`` is written), then one
+    open-loop level per ``request_rate`` value, then the ``sweep`` levels. At
+    most 200 load levels per experiment.
+    """
+
     task: Text = "text-to-text"
     model_name: Text | None = None
     model_tokenizer: Text | None = None
-    traffic_scenarios: list[Annotated[str, Field(max_length=200)]] = Field(
+    traffic_scenarios: list[ScenarioText] = Field(
         default_factory=lambda: ["D(100,100)"], min_length=1, max_length=MAX_LIST
     )
-    num_concurrency: list[int] = Field(
-        default_factory=lambda: [1], min_length=1, max_length=MAX_LIST
-    )
-    request_rate: list[float | Literal["inf"]] | None = Field(
-        default=None, min_length=1, max_length=MAX_LIST
-    )
-    """Open-loop levels: requests/s (``"inf"``: all at once), arrivals drawn by ``burstiness``."""
+    """Token-count distributions of the requests, genai-bench's grammar: D(in,out),
+    N(mean_in,sd_in)/(mean_out,sd_out), U(min_in,max_in)/(min_out,max_out) or
+    U(max_in,max_out) (minimum 1). Each scenario runs every load level."""
+    num_concurrency: list[int] = Field(default_factory=lambda: [1], max_length=MAX_LIST)
+    """Closed-loop levels: that many requests in flight, each sent when the previous
+    one ends. Left out with request_rate or sweep, no closed-loop level runs (the
+    stored spec then holds [])."""
+    request_rate: list[RequestRate] | None = Field(default=None, min_length=1, max_length=MAX_LIST)
+    """Open-loop levels: requests/s ("inf": all requests at once), arrival gaps drawn
+    with the burstiness factor. Not together with sweep."""
     burstiness: float = Field(default=1.0, gt=0, le=1000)
-    """Gamma shape of inter-arrival times: 1 = Poisson, < 1 burstier, > 1 more regular."""
+    """Gamma shape of inter-arrival times at open-loop levels: 1 = Poisson, < 1
+    burstier, > 1 more regular."""
     max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
-    """Cap on requests in flight at an open-loop level."""
+    """Cap on requests in flight at an open-loop level (request_rate or sweep)."""
     ramp_up_time: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
     """Seconds over which each level's load climbs linearly to its value (not measured)."""
     warmup_requests: int = Field(default=0, ge=0, le=100_000)
-    """Requests sent before each level's measurement starts and left out of its figures."""
+    """Requests sent at each load level before its measurement starts, left out of
+    its figures."""
     sweep: SweepSpec | None = None
-    """GuideLLM-style sweep: synchronous, throughput, then ``rates`` rates in between."""
+    """GuideLLM-style sweep: synchronous, throughput, then sweep.rates rates in between.
+    Not together with request_rate."""
     dataset: DatasetSpec | None = None
-    """Prompts from a file instead of synthetic text."""
+    """Prompts from a JSONL, JSON or CSV file instead of synthetic text."""
     dataset_url: Text | None = None
-    """The seed project's form of ``dataset.url``."""
+    """The seed project's form of dataset.url (an http(s) URL of a prompts file)."""
     max_time_per_iteration: Seconds = 10
-    """Seconds of measurement per load level."""
+    """Seconds of measurement per load level (after its warm-up); each of an
+    experiment's load levels gets this long again."""
     max_requests_per_iteration: int = Field(default=50, ge=1, le=1_000_000)
-    """Measured requests per load level."""
+    """Measured requests per load level (warm-up not counted); a level ends at this
+    count or at max_time_per_iteration, whichever comes first."""
     additional_params: dict[Annotated[str, Field(max_length=MAX_NAME)], FreeJson] = Field(
         default_factory=dict
     )
-
-    @field_validator("traffic_scenarios")
-    @classmethod
-    def _scenarios(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not SCENARIO.match(item):
-                raise ValueError(
-                    f"traffic scenario {item!r} is not of the form D(input,output), "
-                    "N(mean_in,sd_in)/(mean_out,sd_out) or U(min_in,max_in)/(min_out,max_out)"
-                )
-            kind = item.strip()[0]
-            groups = [
-                [int(n) for n in group.split(",")] for group in re.findall(r"\(([^()]*)\)", item)
-            ]
-            counts = [len(g) for g in groups]
-            if counts != ([2] if kind == "D" else [2, 2]):
-                raise ValueError(
-                    f"traffic scenario {item!r}: D takes (input,output); N and U take "
-                    "(a,b)/(c,d) for the input and the output tokens"
-                )
-            if any(n > MAX_TOKENS for g in groups for n in g):
-                raise ValueError(
-                    f"traffic scenario {item!r}: token counts are at most {MAX_TOKENS:,}"
-                )
-            if kind == "U" and any(g[0] > g[1] for g in groups):
-                raise ValueError(f"traffic scenario {item!r}: U ranges are (min,max)")
-        return value
 
     @field_validator("additional_params")
     @classmethod
@@ -214,6 +225,47 @@ class BenchmarkSpec(_Spec):
         if any(v > MAX_CONCURRENCY for v in value):
             raise ValueError(f"concurrency levels are at most {MAX_CONCURRENCY:,}")
         return value
+
+    @field_validator("request_rate", mode="before")
+    @classmethod
+    def _one_rate(cls, value: Any) -> Any:
+        # `request_rate: 10` (one level, as vllm bench serve takes it) is a list of one.
+        return [value] if isinstance(value, (int, float, str)) else value
+
+    @model_validator(mode="after")
+    def _traffic(self) -> BenchmarkSpec:
+        # The rule "closed-loop levels only when num_concurrency is written or nothing
+        # else is" is resolved here, so the stored spec (every field written) keeps it.
+        if "num_concurrency" not in self.model_fields_set and (self.request_rate or self.sweep):
+            self.num_concurrency = []
+        problems = traffic_problems(self, self.model_fields_set)
+        if problems:
+            raise ValidationError.from_exception_data(
+                "BenchmarkSpec",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", message),
+                        loc=loc,
+                        input=self._input_at(loc),
+                    )
+                    for loc, message in problems
+                ],
+            )
+        return self
+
+    def _input_at(self, loc: tuple[str | int, ...]) -> Any:
+        node: Any = self
+        for step in loc:
+            node = getattr(node, str(step), None)
+        return node.model_dump(mode="json") if isinstance(node, BaseModel) else node
+
+
+class SpecWarning(BaseModel):
+    """Something a task spec holds that is accepted but will not do what it says."""
+
+    field: str
+    """The field, dotted: ``benchmark.burstiness``."""
+    message: str
 
 
 class TaskSpec(_Spec):
@@ -268,3 +320,27 @@ class TaskSpec(_Spec):
                 "are accepted (shorten the description or the parameter lists)"
             )
         return self
+
+    def warnings(self) -> list[SpecWarning]:
+        """What is written but has no effect (or may not fit the time limit).
+
+        ``POST /api/tasks`` answers them with the created task; they never refuse it.
+        """
+        found = [SpecWarning(field=f, message=m) for f, m in task_warnings(self)]
+        for where, model in (
+            ("", self),
+            ("model.", self.model),
+            ("optimization.", self.optimization),
+            ("benchmark.", self.benchmark),
+            ("benchmark.sweep.", self.benchmark.sweep),
+            ("benchmark.dataset.", self.benchmark.dataset),
+        ):
+            for key in (model.__pydantic_extra__ or {}) if model is not None else {}:
+                found.append(
+                    SpecWarning(
+                        field=f"{where}{key}",
+                        message=f"{where}{key} is not a field this autotuner reads; "
+                        "it is stored with the task and has no effect",
+                    )
+                )
+        return found

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from autotuner.api.deps import QueueDep, StoreDep, TaskId, task_or_404
-from autotuner.domain import MAX_ID, TaskPublic, TaskSpec, TaskStatus
+from autotuner.domain import MAX_ID, TaskCreated, TaskPublic, TaskSpec, TaskStatus
 from autotuner.runtimes import UnknownEngineError, parameter_problems
 from autotuner.store import DuplicateTaskName, StoreUnavailable
 from autotuner.worker.queue import QueueUnavailable
@@ -23,16 +23,27 @@ _STARTABLE = (TaskStatus.PENDING, TaskStatus.FAILED, TaskStatus.CANCELLED)
 _ACTIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
-@router.post("", status_code=201, response_model=TaskPublic)
-async def create_task(spec: TaskSpec, store: StoreDep) -> TaskPublic:
-    """Create a task from a task file (JSON; the format is described in the README)."""
+@router.post("", status_code=201, response_model=TaskCreated)
+async def create_task(spec: TaskSpec, store: StoreDep) -> TaskCreated:
+    """Create a task from a task file (JSON; the format is described in the README).
+
+    A spec that cannot run is refused (422, each error naming its field); one that
+    runs but holds fields without effect (``burstiness`` with closed-loop levels
+    only, say) is created, and ``warnings`` names them.
+    """
     _check_runnable(spec)
     try:
         task = await store.create_task(spec)
     except DuplicateTaskName as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
-    log.info("Created task %d %r", task.id, task.task_name)
-    return task
+    warnings = spec.warnings()
+    log.info(
+        "Created task %d %r%s",
+        task.id,
+        task.task_name,
+        "".join(f"; warning: {w.field}: {w.message}" for w in warnings),
+    )
+    return TaskCreated(**task.model_dump(), warnings=warnings)
 
 
 def _check_runnable(spec: TaskSpec) -> None:
