@@ -169,8 +169,8 @@ class BenchmarkSpec(_Spec):
     dataset_url: Text | None = None
     """The seed project's form of dataset.url (an http(s) URL of a prompts file)."""
     max_time_per_iteration: Seconds = 10
-    """Seconds of measurement per load level (after its warm-up); each of an
-    experiment's load levels gets this long again."""
+    """Seconds of measurement per load level (after its warm-up), not per experiment:
+    an experiment of N load levels measures for up to N times this."""
     max_requests_per_iteration: int = Field(default=50, ge=1, le=1_000_000)
     """Measured requests per load level (warm-up not counted); a level ends at this
     count or at max_time_per_iteration, whichever comes first."""

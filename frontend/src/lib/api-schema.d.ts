@@ -17,6 +17,10 @@ export interface paths {
         /**
          * Create Task
          * @description Create a task from a task file (JSON; the format is described in the README).
+         *
+         *     A spec that cannot run is refused (422, each error naming its field); one that
+         *     runs but holds fields without effect (``burstiness`` with closed-loop levels
+         *     only, say) is created, and ``warnings`` names them.
          */
         post: operations["create_task_api_tasks_post"];
         delete?: never;
@@ -260,7 +264,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** BenchmarkSpec */
+        /**
+         * BenchmarkSpec
+         * @description How each experiment is measured: its load levels and the limits of each.
+         *
+         *     Load levels, per traffic scenario: one closed-loop level per
+         *     ``num_concurrency`` value (the default when neither ``request_rate`` nor
+         *     ``sweep`` is given, or when ``num_concurrency`` is written), then one
+         *     open-loop level per ``request_rate`` value, then the ``sweep`` levels. At
+         *     most 200 load levels per experiment.
+         */
         BenchmarkSpec: {
             /**
              * Task
@@ -271,17 +284,74 @@ export interface components {
             model_name?: string | null;
             /** Model Tokenizer */
             model_tokenizer?: string | null;
-            /** Traffic Scenarios */
+            /**
+             * Traffic Scenarios
+             * @description Token-count distributions of the requests, genai-bench's grammar: D(in,out),
+             *     N(mean_in,sd_in)/(mean_out,sd_out), U(min_in,max_in)/(min_out,max_out) or
+             *     U(max_in,max_out) (minimum 1). Each scenario runs every load level.
+             */
             traffic_scenarios?: string[];
-            /** Num Concurrency */
+            /**
+             * Num Concurrency
+             * @description Closed-loop levels: that many requests in flight, each sent when the previous
+             *     one ends. Left out with request_rate or sweep, no closed-loop level runs (the
+             *     stored spec then holds []).
+             */
             num_concurrency?: number[];
             /**
+             * Request Rate
+             * @description Open-loop levels: requests/s ("inf": all requests at once), arrival gaps drawn
+             *     with the burstiness factor. Not together with sweep.
+             */
+            request_rate?: (number | "inf")[] | null;
+            /**
+             * Burstiness
+             * @description Gamma shape of inter-arrival times at open-loop levels: 1 = Poisson, < 1
+             *     burstier, > 1 more regular.
+             * @default 1
+             */
+            burstiness?: number;
+            /**
+             * Max Concurrency
+             * @description Cap on requests in flight at an open-loop level (request_rate or sweep).
+             */
+            max_concurrency?: number | null;
+            /**
+             * Ramp Up Time
+             * @description Seconds over which each level's load climbs linearly to its value (not measured).
+             * @default 0
+             */
+            ramp_up_time?: number;
+            /**
+             * Warmup Requests
+             * @description Requests sent at each load level before its measurement starts, left out of
+             *     its figures.
+             * @default 0
+             */
+            warmup_requests?: number;
+            /**
+             * @description GuideLLM-style sweep: synchronous, throughput, then sweep.rates rates in between.
+             *     Not together with request_rate.
+             */
+            sweep?: components["schemas"]["SweepSpec"] | null;
+            /** @description Prompts from a JSONL, JSON or CSV file instead of synthetic text. */
+            dataset?: components["schemas"]["DatasetSpec"] | null;
+            /**
+             * Dataset Url
+             * @description The seed project's form of dataset.url (an http(s) URL of a prompts file).
+             */
+            dataset_url?: string | null;
+            /**
              * Max Time Per Iteration
+             * @description Seconds of measurement per load level (after its warm-up), not per experiment:
+             *     an experiment of N load levels measures for up to N times this.
              * @default 10
              */
             max_time_per_iteration?: number;
             /**
              * Max Requests Per Iteration
+             * @description Measured requests per load level (warm-up not counted); a level ends at this
+             *     count or at max_time_per_iteration, whichever comes first.
              * @default 50
              */
             max_requests_per_iteration?: number;
@@ -289,6 +359,51 @@ export interface components {
             additional_params?: {
                 [key: string]: unknown;
             };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DatasetSpec
+         * @description Prompts from a file instead of synthetic text: exactly one of ``path`` and
+         *     ``url`` (or the seed's ``benchmark.dataset_url``).
+         */
+        DatasetSpec: {
+            /**
+             * Path
+             * @description A local JSONL, JSON or CSV file, read by the worker (a path on the worker's machine).
+             */
+            path?: string | null;
+            /**
+             * Url
+             * @description An http(s) URL of such a file, downloaded once by the worker and cached.
+             */
+            url?: string | null;
+            /**
+             * Format
+             * @description jsonl (one object per line), json (an array of objects) or csv (a header row);
+             *     by the file name's suffix (.jsonl/.ndjson, .json, .csv) when not given.
+             */
+            format?: ("jsonl" | "json" | "csv") | null;
+            /**
+             * Prompt Field
+             * @description The field (CSV column) holding each prompt. A list of chat turns (ShareGPT
+             *     ``conversations``, OpenAI ``messages``) gives its first user turn; rows without
+             *     ``prompt`` are read from their ``conversations`` or ``messages``.
+             * @default prompt
+             */
+            prompt_field?: string;
+            /**
+             * Output Tokens Field
+             * @description A field with each prompt's output length; rows without one (and every row when
+             *     not given) take the traffic scenario's output tokens.
+             */
+            output_tokens_field?: string | null;
+            /**
+             * Deduplicate
+             * @description Use each distinct prompt text once.
+             * @default true
+             */
+            deduplicate?: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -422,6 +537,86 @@ export interface components {
             fail_ratio?: number;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * SpecWarning
+         * @description Something a task spec holds that is accepted but will not do what it says.
+         */
+        SpecWarning: {
+            /** Field */
+            field: string;
+            /** Message */
+            message: string;
+        };
+        /**
+         * SweepSpec
+         * @description A GuideLLM-style sweep of one traffic scenario: a ``synchronous`` level (one
+         *     request at a time), a ``throughput`` level (all requests at once), then
+         *     ``rates`` open-loop levels at request rates evenly spaced between the two
+         *     measured rates.
+         */
+        SweepSpec: {
+            /**
+             * Rates
+             * @description Open-loop rates between the synchronous and the throughput rate, evenly spaced
+             *     (the sweep runs rates + 2 load levels).
+             * @default 8
+             */
+            rates?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * TaskCreated
+         * @description The answer to ``POST /api/tasks``: the new task, and what its spec holds that
+         *     was accepted but will have no effect (see :meth:`TaskSpec.warnings`).
+         */
+        TaskCreated: {
+            /** Id */
+            id: number;
+            /** Task Name */
+            task_name: string;
+            /** Description */
+            description: string;
+            status: components["schemas"]["TaskStatus"];
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** Deployment Mode */
+            deployment_mode: string;
+            /** Base Runtime */
+            base_runtime: string;
+            /** Total Experiments */
+            total_experiments: number;
+            /** Successful Experiments */
+            successful_experiments: number;
+            /** Failed Experiments */
+            failed_experiments: number;
+            /** Best Experiment Id */
+            best_experiment_id: number | null;
+            /** Best Score */
+            best_score: number | null;
+            /** Error Message */
+            error_message: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Completed At */
+            completed_at: string | null;
+            /** Elapsed Time */
+            elapsed_time: number | null;
+            /** Last Event Id */
+            last_event_id: number;
+            /**
+             * Warnings
+             * @description Fields that were accepted but will have no effect as written, or may not fit the experiment's time limit; empty when there is nothing to say
+             */
+            warnings?: components["schemas"]["SpecWarning"][];
         };
         /** TaskPublic */
         TaskPublic: {
@@ -676,7 +871,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TaskPublic"];
+                    "application/json": components["schemas"]["TaskCreated"];
                 };
             };
             /** @description the body is not JSON the server can parse */

@@ -31,6 +31,12 @@ export type Scalar = TaskSpec["parameters"][string][number];
  */
 export type TaskPublic = Omit<Schemas["TaskPublic"], "spec"> & { spec: TaskSpec };
 
+/** A field the server accepted but that will have no effect as written. */
+export type SpecWarning = Schemas["SpecWarning"];
+
+/** The answer to `POST /api/tasks`: the new task and its spec's warnings. */
+export type TaskCreated = TaskPublic & { warnings?: SpecWarning[] };
+
 /** One event as clients receive it; `id` is per task, 1, 2, 3 … without gaps. */
 export type TaskEvent = Schemas["Event"];
 

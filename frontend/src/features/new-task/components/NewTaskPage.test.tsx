@@ -69,4 +69,45 @@ describe("NewTaskPage", () => {
     expect(screen.getByLabelText<HTMLInputElement>("Task name").closest("fieldset")?.disabled).toBe(true);
     expect(screen.getByTestId<HTMLButtonElement>("create-and-start").disabled).toBe(true);
   });
+
+  it("names the benchmark limits per load level and writes request rates and warm-up into the spec", async () => {
+    const editor = renderPage();
+    await screen.findByTestId("example");
+    expect(screen.getByLabelText("Max time per load level (s)")).toBeTruthy();
+    expect(screen.getByLabelText("Max requests per load level")).toBeTruthy();
+    expect(screen.queryByText(/per experiment/i, { selector: "label" })?.textContent).toBe(
+      "Timeout per experiment (s)",
+    );
+    fireEvent.change(screen.getByLabelText("Request rates (req/s)"), { target: { value: "2, 8, inf" } });
+    fireEvent.change(screen.getByLabelText("Warm-up requests per load level"), { target: { value: "5" } });
+    expect(editor.value).toContain("request_rate: [ 2, 8, inf ]");
+    expect(editor.value).toContain("warmup_requests: 5");
+    fireEvent.change(screen.getByLabelText("Request rates (req/s)"), { target: { value: "" } });
+    expect(editor.value).not.toContain("request_rate");
+  });
+
+  it("shows the warnings of a created task instead of leaving the page", async () => {
+    const posted: unknown[] = [];
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (path: string, init?: RequestInit) => {
+        if (path === "/api/tasks" && init?.method === "POST") {
+          posted.push(JSON.parse(init.body as string));
+          const warnings = [{ field: "benchmark.burstiness", message: "burstiness has no effect here" }];
+          return new Response(JSON.stringify({ ...makeTask({ id: 7, status: "pending" }), warnings }), {
+            status: 201,
+          });
+        }
+        return new Response(JSON.stringify([example]));
+      }),
+    );
+    renderPage();
+    await screen.findByTestId("example");
+    fireEvent.click(screen.getByRole("button", { name: "Create task" }));
+    const shown = await screen.findByTestId("spec-warnings");
+    expect(shown.textContent).toContain("benchmark.burstiness");
+    expect(shown.textContent).toContain("burstiness has no effect here");
+    expect(posted).toHaveLength(1);
+    expect(screen.getByRole("button", { name: "Open the task" })).toBeTruthy();
+  });
 });

@@ -3,7 +3,7 @@ import { useMemo, useState } from "react";
 import { navigate } from "../../../app/router";
 import { ApiError } from "../../../lib/api";
 import { queryKeys } from "../../../lib/queryKeys";
-import type { Example, TaskPublic } from "../../../lib/types";
+import type { Example, SpecWarning, TaskPublic } from "../../../lib/types";
 import { useCreateTask } from "../api/createTask";
 import { ExamplePicker } from "./ExamplePicker";
 import { SpecEditor } from "./SpecEditor";
@@ -40,6 +40,8 @@ export function NewTaskPage() {
     other: [],
   });
   const [loadedExample, setLoadedExample] = useState<string | null>(null);
+  // A task created with warnings: shown here (with a link) instead of leaving the page.
+  const [created, setCreated] = useState<{ id: number; name: string; warnings: SpecWarning[] } | null>(null);
 
   const parsed = useMemo(() => parseSpec(text, format), [text, format]);
   const spec = parsed.ok ? parsed.spec : null;
@@ -63,8 +65,13 @@ export function NewTaskPage() {
   const submit = async (start: boolean) => {
     if (!spec) return;
     setServerErrors({ byField: {}, other: [] });
+    setCreated(null);
     try {
       const task = await create.mutateAsync({ spec, start });
+      if (task.warnings.length) {
+        setCreated({ id: task.id, name: task.task_name, warnings: task.warnings });
+        return;
+      }
       navigate({ name: "experiments", taskId: task.id });
     } catch (error) {
       if (error instanceof ApiError && error.fieldErrors.length) {
@@ -103,6 +110,26 @@ export function NewTaskPage() {
               ))}
             </ul>
           ) : null}
+        </div>
+      ) : null}
+
+      {created ? (
+        <div className="alert alert-warn" role="status" data-testid="spec-warnings">
+          Task <strong>{created.name}</strong> was created, but some fields will have no effect as written:
+          <ul>
+            {created.warnings.map((w) => (
+              <li key={`${w.field}: ${w.message}`}>
+                <code>{w.field}</code>: {w.message}
+              </li>
+            ))}
+          </ul>
+          <button
+            type="button"
+            className="button"
+            onClick={() => navigate({ name: "experiments", taskId: created.id })}
+          >
+            Open the task
+          </button>
         </div>
       ) : null}
 

@@ -19,6 +19,8 @@ export const FORM_FIELDS = [
   "optimization.timeout_per_iteration",
   "benchmark.traffic_scenarios",
   "benchmark.num_concurrency",
+  "benchmark.request_rate",
+  "benchmark.warmup_requests",
   "benchmark.max_time_per_iteration",
   "benchmark.max_requests_per_iteration",
 ] as const;
@@ -167,7 +169,7 @@ export function TaskForm({ spec, set, errorsFor, pending, onSubmit }: TaskFormPr
             label="Traffic scenarios"
             name="benchmark.traffic_scenarios"
             errors={errorsFor("benchmark.traffic_scenarios")}
-            hint="e.g. D(100,100), N(480,240)/(300,150)"
+            hint="e.g. D(100,100), N(480,240)/(300,150), U(50,150)/(20,80), U(150,80)"
           >
             <ListInput
               id="benchmark.traffic_scenarios"
@@ -185,31 +187,58 @@ export function TaskForm({ spec, set, errorsFor, pending, onSubmit }: TaskFormPr
             label="Concurrency levels"
             name="benchmark.num_concurrency"
             errors={errorsFor("benchmark.num_concurrency")}
-            hint="e.g. 1, 8, 32"
+            hint="Closed loop: requests in flight, e.g. 1, 8, 32"
           >
             <ListInput
               id="benchmark.num_concurrency"
               value={getIn(spec, ["benchmark", "num_concurrency"])}
               split={parseValueList}
-              onChange={(v) => set(["benchmark", "num_concurrency"], v)}
+              onChange={(v) => set(["benchmark", "num_concurrency"], v.length ? v : undefined)}
             />
           </Field>
         </div>
         <div className="form-row">
+          <Field
+            label="Request rates (req/s)"
+            name="benchmark.request_rate"
+            errors={errorsFor("benchmark.request_rate")}
+            hint="Open loop, Poisson arrivals, e.g. 2, 8, inf; empty for none"
+          >
+            <ListInput
+              id="benchmark.request_rate"
+              value={getIn(spec, ["benchmark", "request_rate"])}
+              split={parseValueList}
+              onChange={(v) => set(["benchmark", "request_rate"], v.length ? v : undefined)}
+            />
+          </Field>
           <NumberField
-            label="Max time per experiment (s)"
+            label="Warm-up requests per load level"
+            path={["benchmark", "warmup_requests"]}
+            spec={spec}
+            set={set}
+            errors={errorsFor("benchmark.warmup_requests")}
+          />
+        </div>
+        <div className="form-row">
+          <NumberField
+            label="Max time per load level (s)"
             path={["benchmark", "max_time_per_iteration"]}
             spec={spec}
             set={set}
             errors={errorsFor("benchmark.max_time_per_iteration")}
           />
           <NumberField
-            label="Max requests per experiment"
+            label="Max requests per load level"
             path={["benchmark", "max_requests_per_iteration"]}
             spec={spec}
             set={set}
             errors={errorsFor("benchmark.max_requests_per_iteration")}
           />
+        </div>
+        <div className="hint" data-testid="levels-hint">
+          A load level is one traffic scenario at one concurrency or request rate; each experiment runs every level, and
+          each level stops at its time or request limit, whichever comes first. Burstiness, sweeps and datasets are set
+          in the spec editor.
         </div>
       </fieldset>
       <div className="form-actions">
