@@ -1,4 +1,4 @@
-"""Traffic fields at ``POST /api/tasks``: a wrong one is a 422 naming it, a useless one a warning."""
+"""Traffic fields at ``POST /api/tasks``: a wrong one is a 422 naming it, a useless one warned."""
 
 from __future__ import annotations
 

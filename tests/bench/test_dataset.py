@@ -16,6 +16,7 @@ import pytest
 
 from autotuner.bench.dataset import Dataset, DatasetError, DatasetPrompt, load_dataset
 from autotuner.domain import BenchmarkSpec
+from autotuner.domain.spec import DatasetSpec
 
 
 def _jsonl(path: Path, rows: list[Any]) -> Path:
@@ -24,7 +25,7 @@ def _jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def _spec(**dataset: Any) -> BenchmarkSpec:
-    return BenchmarkSpec(dataset=dataset)
+    return BenchmarkSpec(dataset=DatasetSpec(**dataset))
 
 
 def _texts(dataset: Dataset | None) -> list[str]:
@@ -191,7 +192,10 @@ def test_a_url_is_downloaded_once(
     url = f"{base}/data/prompts.jsonl"
     spec = BenchmarkSpec(dataset_url=url)  # the seed project's field
     assert _texts(load_dataset(spec)) == ["from the web", "second"]
-    assert _texts(load_dataset(BenchmarkSpec(dataset={"url": url}))) == ["from the web", "second"]
+    assert _texts(load_dataset(BenchmarkSpec(dataset=DatasetSpec(url=url)))) == [
+        "from the web",
+        "second",
+    ]
     assert hits == ["/data/prompts.jsonl"]
 
 
@@ -201,7 +205,7 @@ def test_a_cache_dir_keeps_the_download_across_processes(
     base, files, hits = http_files
     files["/cached.csv"] = b"prompt\ncached one\n"
     url = f"{base}/cached.csv"
-    spec = BenchmarkSpec(dataset={"url": url})
+    spec = BenchmarkSpec(dataset=DatasetSpec(url=url))
     assert _texts(load_dataset(spec, cache_dir=tmp_path / "cache")) == ["cached one"]
     assert len(list((tmp_path / "cache").iterdir())) == 1
     # A new process has an empty memory cache but the same data dir.
@@ -218,7 +222,7 @@ def test_a_missing_url_names_the_url_and_the_status(
 ) -> None:
     base, _, _ = http_files
     with pytest.raises(DatasetError, match=r"/missing\.jsonl: HTTP 404"):
-        load_dataset(BenchmarkSpec(dataset={"url": f"{base}/missing.jsonl"}))
+        load_dataset(BenchmarkSpec(dataset=DatasetSpec(url=f"{base}/missing.jsonl")))
 
 
 def test_an_unreachable_url_is_a_dataset_error() -> None:
@@ -226,4 +230,4 @@ def test_an_unreachable_url_is_a_dataset_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(DatasetError, match="cannot be read"):
-        load_dataset(BenchmarkSpec(dataset={"url": f"http://127.0.0.1:{port}/p.jsonl"}))
+        load_dataset(BenchmarkSpec(dataset=DatasetSpec(url=f"http://127.0.0.1:{port}/p.jsonl")))

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from autotuner.domain import BenchmarkSpec, TaskSpec, level_count, plan_levels
+from autotuner.domain.spec import SweepSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -81,7 +82,8 @@ def test_sweep_and_request_rate_together_are_refused() -> None:
     assert errors == [
         (
             ("sweep",),
-            "give benchmark.sweep or benchmark.request_rate, not both: a sweep chooses its own rates",
+            "give benchmark.sweep or benchmark.request_rate, not both: "
+            "a sweep chooses its own rates",
         )
     ]
 
@@ -123,7 +125,7 @@ def test_written_concurrency_runs_before_the_rates() -> None:
 
 
 def test_a_sweep_plans_synchronous_throughput_then_its_rates() -> None:
-    spec = BenchmarkSpec(traffic_scenarios=["D(8,8)"], sweep={"rates": 3})
+    spec = BenchmarkSpec(traffic_scenarios=["D(8,8)"], sweep=SweepSpec(rates=3))
     steps = [(lv.kind, lv.sweep_step) for lv in plan_levels(spec)]
     assert steps == [
         ("sweep", "synchronous"),

@@ -122,6 +122,17 @@ _TASK_SPEC_REFINEMENTS: dict[str, dict[str, dict[str, Any]]] = {
         "max_time_per_iteration": {"maximum": 3},
         "max_requests_per_iteration": {"maximum": 20},
         "additional_params": {"maxProperties": 3},
+        "request_rate": {"maxItems": 2, "items": {"maximum": 50}},
+        "max_concurrency": {"maximum": 8},
+        "ramp_up_time": {"maximum": 1},
+        "warmup_requests": {"maximum": 4},
+        # Prompt files nobody serves: a refused port, a file that is not there.
+        "dataset_url": {"pattern": r"^http://127\.0\.0\.1:1/[a-z]{1,8}\.jsonl$"},
+    },
+    "SweepSpec": {"rates": {"maximum": 2}},
+    "DatasetSpec": {
+        "path": {"pattern": r"^[a-z]{1,8}\.jsonl$"},
+        "url": {"pattern": r"^http://127\.0\.0\.1:1/[a-z]{1,8}\.jsonl$"},
     },
 }
 
