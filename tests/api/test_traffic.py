@@ -144,3 +144,17 @@ def test_the_openapi_schema_documents_warnings_and_limits_per_level(client: Test
     for limit in ("max_time_per_iteration", "max_requests_per_iteration"):
         assert "per load level" in benchmark[limit]["description"]
     assert "genai-bench" in benchmark["traffic_scenarios"]["description"]
+
+
+def test_a_json_infinity_rate_is_stored_as_inf(client: TestClient) -> None:
+    # `autotuner run` sends a YAML `.inf` as JSON's Infinity.
+    body = (
+        '{"task_name": "inf", "deployment_mode": "sim", "base_runtime": "vllm", '
+        '"model": {"id_or_path": "sim-1B"}, "parameters": {"max-num-seqs": [8]}, '
+        '"benchmark": {"request_rate": [Infinity, 3]}}'
+    )
+    response = client.post(
+        "/api/tasks", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["benchmark"]["request_rate"] == ["inf", 3.0]
