@@ -24,6 +24,7 @@ from autotuner.domain.entities import (
 from autotuner.domain.spec import (
     BenchmarkSpec,
     DeploymentMode,
+    MetricSLO,
     ModelSpec,
     Objective,
     OptimizationSpec,
@@ -41,6 +42,7 @@ __all__ = [
     "EventType",
     "ExperimentPublic",
     "ExperimentStatus",
+    "MetricSLO",
     "ModelSpec",
     "Objective",
     "OptimizationSpec",
