@@ -11,12 +11,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     RootModel,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails
 
 from autotuner.domain._checks import (
     CONTROL,
@@ -131,6 +133,15 @@ class MetricSLO(RootModel[dict[SLOStat, SLOThreshold]]):
                     ],
                 ) from None
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Both forms, as a task file may hold them (the flat one is turned into the other).
+        by_stat = handler(core_schema)
+        flat = handler(SLOThreshold.__pydantic_core_schema__)
+        return {"anyOf": [flat, by_stat]}
 
     @model_validator(mode="after")
     def _not_empty(self) -> MetricSLO:

@@ -275,6 +275,29 @@ export interface components {
             traffic_scenarios?: string[];
             /** Num Concurrency */
             num_concurrency?: number[];
+            /** Request Rate */
+            request_rate?: (number | "inf")[] | null;
+            /**
+             * Burstiness
+             * @default 1
+             */
+            burstiness?: number;
+            /** Max Concurrency */
+            max_concurrency?: number | null;
+            /**
+             * Ramp Up Time
+             * @default 0
+             */
+            ramp_up_time?: number;
+            /**
+             * Warmup Requests
+             * @default 0
+             */
+            warmup_requests?: number;
+            sweep?: components["schemas"]["SweepSpec"] | null;
+            dataset?: components["schemas"]["DatasetSpec"] | null;
+            /** Dataset Url */
+            dataset_url?: string | null;
             /**
              * Max Time Per Iteration
              * @default 10
@@ -289,6 +312,29 @@ export interface components {
             additional_params?: {
                 [key: string]: unknown;
             };
+        } & {
+            [key: string]: unknown;
+        };
+        /** DatasetSpec */
+        DatasetSpec: {
+            /** Path */
+            path?: string | null;
+            /** Url */
+            url?: string | null;
+            /** Format */
+            format?: ("jsonl" | "csv") | null;
+            /**
+             * Prompt Field
+             * @default prompt
+             */
+            prompt_field?: string;
+            /** Output Tokens Field */
+            output_tokens_field?: string | null;
+            /**
+             * Deduplicate
+             * @default true
+             */
+            deduplicate?: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -349,6 +395,27 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        MetricSLO: {
+            /** Threshold */
+            threshold: number;
+            /**
+             * Weight
+             * @default 1
+             */
+            weight?: number;
+            /**
+             * Hard Fail
+             * @default false
+             */
+            hard_fail?: boolean;
+            /**
+             * Fail Ratio
+             * @default 0
+             */
+            fail_ratio?: number;
+        } | {
+            [key: string]: components["schemas"]["SLOThreshold"];
+        };
         /** ModelSpec */
         ModelSpec: {
             /** Id Or Path */
@@ -371,7 +438,7 @@ export interface components {
              * @default minimize_latency
              * @enum {string}
              */
-            objective?: "minimize_latency" | "maximize_throughput" | "minimize_ttft" | "minimize_tpot";
+            objective?: "minimize_latency" | "maximize_throughput" | "maximize_goodput" | "minimize_ttft" | "minimize_tpot";
             /**
              * Max Iterations
              * @default 10
@@ -385,23 +452,40 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** SLOSpec */
+        /**
+         * SLOSpec
+         * @description Service-level objectives, checked at every load level (``autotuner.tuning.slo``).
+         *
+         *     ``latency`` bounds end-to-end latency percentiles (the seed's form, p50..p99);
+         *     ``ttft``, ``tpot`` and ``itl`` take the flat form (the mean) or percentiles;
+         *     ``max_error_rate`` is the highest share of failed requests a level may have (a
+         *     hard bound); ``steepness`` shapes the soft penalty.
+         */
         SLOSpec: {
             /** Latency */
             latency?: {
                 [key: string]: components["schemas"]["SLOThreshold"];
             } | null;
-            ttft?: components["schemas"]["SLOThreshold"] | null;
-            tpot?: components["schemas"]["SLOThreshold"] | null;
+            ttft?: components["schemas"]["MetricSLO"] | null;
+            tpot?: components["schemas"]["MetricSLO"] | null;
+            itl?: components["schemas"]["MetricSLO"] | null;
+            /**
+             * Max Error Rate
+             * @default 0.05
+             */
+            max_error_rate?: number;
             /**
              * Steepness
              * @default 0.1
              */
             steepness?: number;
-        } & {
-            [key: string]: unknown;
         };
-        /** SLOThreshold */
+        /**
+         * SLOThreshold
+         * @description One bound: ``threshold`` seconds; above it by ``excess = (actual - threshold) /
+         *     threshold`` a level violates it, hard when ``hard_fail`` and ``excess > fail_ratio``
+         *     (the level is excluded from the score), else soft (a penalty of weight ``weight``).
+         */
         SLOThreshold: {
             /** Threshold */
             threshold: number;
@@ -420,6 +504,14 @@ export interface components {
              * @default 0
              */
             fail_ratio?: number;
+        };
+        /** SweepSpec */
+        SweepSpec: {
+            /**
+             * Rates
+             * @default 8
+             */
+            rates?: number;
         } & {
             [key: string]: unknown;
         };
