@@ -105,22 +105,8 @@ class BenchmarkResult:
 
 
 def goodput_from_slo(slo: SLOSpec | None) -> dict[str, float] | None:
-    """Per-request goodput thresholds (ms) from a task's SLOs.
-
-    TTFT and TPOT thresholds apply per request; of the latency percentile
-    thresholds the loosest (highest percentile) bounds each request's E2EL.
-    """
-    if slo is None:
-        return None
-    out: dict[str, float] = {}
-    if slo.ttft is not None:
-        out["ttft"] = slo.ttft.threshold * 1000.0
-    if slo.tpot is not None:
-        out["tpot"] = slo.tpot.threshold * 1000.0
-    if slo.latency:
-        key = max(slo.latency, key=lambda p: int(p[1:]))
-        out["e2el"] = slo.latency[key].threshold * 1000.0
-    return out or None
+    """Per-request goodput thresholds (ms) from a task's SLOs (:meth:`SLOSpec.goodput_ms`)."""
+    return (slo.goodput_ms() or None) if slo is not None else None
 
 
 async def run_benchmark(

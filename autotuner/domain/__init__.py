@@ -30,6 +30,7 @@ from autotuner.domain.scenarios import MAX_TOKENS, Scenario, parse_scenario
 from autotuner.domain.spec import (
     BenchmarkSpec,
     DeploymentMode,
+    MetricSLO,
     ModelSpec,
     Objective,
     OptimizationSpec,
@@ -50,6 +51,7 @@ __all__ = [
     "EventType",
     "ExperimentPublic",
     "ExperimentStatus",
+    "MetricSLO",
     "ModelSpec",
     "Objective",
     "OptimizationSpec",

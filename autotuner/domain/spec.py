@@ -11,11 +11,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
+    RootModel,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 from autotuner.domain._checks import (
     CONTROL,
@@ -39,7 +42,13 @@ from autotuner.domain._checks import (
 from autotuner.domain.scenarios import check_scenario
 from autotuner.domain.traffic import request_rate_value, task_warnings, traffic_problems
 
-Objective = Literal["minimize_latency", "maximize_throughput", "minimize_ttft", "minimize_tpot"]
+Objective = Literal[
+    "minimize_latency",
+    "maximize_throughput",
+    "maximize_goodput",
+    "minimize_ttft",
+    "minimize_tpot",
+]
 StrategyName = Literal["grid_search", "random", "bayesian"]
 DeploymentMode = Literal["sim", "local", "docker", "ome"]
 
@@ -74,18 +83,132 @@ class OptimizationSpec(_Spec):
     timeout_per_iteration: Seconds = 600
 
 
-class SLOThreshold(_Spec):
+SLOStat = Literal["mean", "p50", "p90", "p95", "p99"]
+"""Which figure of a latency an SLO bounds: its mean or a percentile over the level's requests."""
+SLO_STATS: tuple[SLOStat, ...] = ("mean", "p50", "p90", "p95", "p99")
+_THRESHOLD_KEYS = ("threshold", "weight", "hard_fail", "fail_ratio")
+
+
+class SLOThreshold(BaseModel):
+    """One bound: ``threshold`` seconds; above it by ``excess = (actual - threshold) /
+    threshold`` a level violates it, hard when ``hard_fail`` and ``excess > fail_ratio``
+    (the level is excluded from the score), else soft (a penalty of weight ``weight``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     threshold: float = Field(gt=0)
     weight: float = Field(default=1.0, ge=0)
     hard_fail: bool = False
     fail_ratio: float = Field(default=0.0, ge=0)
 
 
-class SLOSpec(_Spec):
+class MetricSLO(RootModel[dict[SLOStat, SLOThreshold]]):
+    """The SLOs of one latency metric, by statistic: ``{"p90": {...}, "mean": {...}}``.
+
+    The seed project's flat form ``{"threshold": ..., "weight": ...}`` bounds the
+    mean and is read as ``{"mean": {...}}``.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_is_mean(cls, value: Any) -> Any:
+        if isinstance(value, dict) and any(k in value for k in _THRESHOLD_KEYS):
+            stats = [k for k in value if k in SLO_STATS]
+            if stats:
+                raise ValueError(
+                    "give either {threshold, weight, hard_fail, fail_ratio} (bounds the mean) or "
+                    f"{{mean|p50|p90|p95|p99: {{threshold, ...}}}}, not both (found {stats[0]!r})"
+                )
+            try:
+                return {"mean": SLOThreshold.model_validate(value)}
+            except ValidationError as exc:
+                # Errors at the fields as written (slo.ttft.threshold), not under "mean".
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [
+                        InitErrorDetails(
+                            type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {})
+                        )
+                        for e in exc.errors()
+                    ],
+                ) from None
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Both forms, as a task file may hold them (the flat one is turned into the other).
+        by_stat = handler(core_schema)
+        flat = handler(SLOThreshold.__pydantic_core_schema__)
+        return {"anyOf": [flat, by_stat]}
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MetricSLO:
+        if not self.root:
+            raise ValueError("name at least one of mean, p50, p90, p95, p99")
+        return self
+
+    def items(self) -> list[tuple[str, SLOThreshold]]:
+        """``(stat, bound)`` in the order mean, p50, p90, p95, p99."""
+        return [(stat, bound) for stat in SLO_STATS if (bound := self.root.get(stat))]
+
+    @property
+    def per_request(self) -> SLOThreshold:
+        """The bound a single request is held to (goodput): the highest percentile's,
+        else the mean's."""
+        return self.items()[-1][1]
+
+    @property
+    def threshold(self) -> float:
+        """Seconds of :attr:`per_request` (what the seed's mean-only form exposed)."""
+        return self.per_request.threshold
+
+
+class SLOSpec(BaseModel):
+    """Service-level objectives, checked at every load level (``autotuner.tuning.slo``).
+
+    ``latency`` bounds end-to-end latency percentiles (the seed's form, p50..p99);
+    ``ttft``, ``tpot`` and ``itl`` take the flat form (the mean) or percentiles;
+    ``max_error_rate`` is the highest share of failed requests a level may have (a
+    hard bound); ``steepness`` shapes the soft penalty.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     latency: dict[Literal["p50", "p90", "p95", "p99"], SLOThreshold] | None = None
-    ttft: SLOThreshold | None = None
-    tpot: SLOThreshold | None = None
+    ttft: MetricSLO | None = None
+    tpot: MetricSLO | None = None
+    itl: MetricSLO | None = None
+    max_error_rate: float = Field(default=0.05, ge=0, le=1)
     steepness: float = Field(default=0.1, gt=0)
+
+    def bounds(self) -> list[tuple[str, str, str, SLOThreshold]]:
+        """Every bound as ``(name, metric, stat, bound)``: ``("latency.p90", "e2el",
+        "p90", ...)``, ``("ttft.mean", "ttft", "mean", ...)``; latency first."""
+        out: list[tuple[str, str, str, SLOThreshold]] = [
+            (f"latency.{stat}", "e2el", str(stat), bound)
+            for stat, bound in sorted((self.latency or {}).items(), key=lambda kv: int(kv[0][1:]))
+        ]
+        for metric in ("ttft", "tpot", "itl"):
+            spec: MetricSLO | None = getattr(self, metric)
+            if spec is not None:
+                out += [(f"{metric}.{stat}", metric, stat, bound) for stat, bound in spec.items()]
+        return out
+
+    def goodput_ms(self) -> dict[str, float]:
+        """Per-request thresholds (ms) for goodput, as ``vllm bench serve --goodput``
+        takes them: ``ttft``, ``tpot`` and ``e2el`` (ITL is not a per-request figure).
+        Each is the highest percentile's threshold given, else the mean's."""
+        out: dict[str, float] = {}
+        if self.ttft is not None:
+            out["ttft"] = self.ttft.threshold * 1000.0
+        if self.tpot is not None:
+            out["tpot"] = self.tpot.threshold * 1000.0
+        if self.latency:
+            top = max(self.latency, key=lambda p: int(p[1:]))
+            out["e2el"] = self.latency[top].threshold * 1000.0
+        return out
 
 
 class SweepSpec(_Spec):
@@ -304,6 +427,20 @@ class TaskSpec(_Spec):
     def _fill_benchmark_model(self) -> TaskSpec:
         if self.benchmark.model_name is None:
             self.benchmark.model_name = self.model.id_or_path
+        return self
+
+    @model_validator(mode="after")
+    def _goodput_thresholds(self) -> TaskSpec:
+        if self.optimization.objective != "maximize_goodput":
+            return self
+        if self.benchmark.additional_params.get("goodput"):
+            return self
+        if self.slo is None or not self.slo.goodput_ms():
+            raise ValueError(
+                "optimization.objective maximize_goodput counts the requests that meet every "
+                "per-request SLO: set slo.ttft, slo.tpot or slo.latency (or "
+                "benchmark.additional_params.goodput in milliseconds)"
+            )
         return self
 
     @model_validator(mode="after")

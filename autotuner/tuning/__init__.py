@@ -11,12 +11,13 @@ from autotuner.tuning.grid import GridStrategy
 from autotuner.tuning.random import RandomStrategy
 from autotuner.tuning.scoring import (
     ScoreResult,
-    check_slos,
     direction,
     is_better,
     objective_value,
     score_experiment,
+    score_levels,
 )
+from autotuner.tuning.slo import check_slos, goodput, goodput_thresholds
 
 if TYPE_CHECKING:
     from autotuner.tuning.bayesian import BayesianStrategy
@@ -60,7 +61,10 @@ __all__ = [
     "check_slos",
     "direction",
     "get_strategy",
+    "goodput",
+    "goodput_thresholds",
     "is_better",
     "objective_value",
     "score_experiment",
+    "score_levels",
 ]

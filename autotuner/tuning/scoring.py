@@ -1,41 +1,65 @@
-"""Objective scores and SLO checks for one experiment's benchmark summary.
+"""Objective scores of an experiment, from its load levels (per-batch SLO filtering).
 
-The objective value comes from the summary metrics (``autotuner.bench``):
+An experiment is measured at several load levels (``autotuner.bench.LevelResult``:
+a traffic scenario at one concurrency or request rate). Scoring:
 
-* ``minimize_latency``: mean end-to-end latency, seconds (``mean_e2el_ms``)
-* ``maximize_throughput``: output token throughput, tok/s (``output_throughput``)
-* ``minimize_ttft``: mean time to first token, seconds (``mean_ttft_ms``)
-* ``minimize_tpot``: mean time per output token, seconds (``mean_tpot_ms``)
+1. Every SLO (:mod:`autotuner.tuning.slo`) is checked at every level. A level
+   with a hard violation is **excluded**; so is a level where no request
+   completed, and a level flagged ``untrusted`` (the load generator was the
+   bottleneck), unless every level is untrusted: then those are scored and the
+   result says so (``untrusted``, ``note``).
+2. With no level left the experiment is **infeasible**: it fails with no score,
+   and ``reason`` says which level violated what.
+3. The objective is read from the levels left (the *compliant* ones):
 
-SLOs (seconds): ``latency.p50/p90/p95/p99`` bound those percentiles of the
-end-to-end latency, ``ttft`` and ``tpot`` bound the mean TTFT and TPOT. A value
-above its threshold by ``excess = (actual - threshold) / threshold`` is a
-violation. With ``hard_fail`` and ``excess > fail_ratio`` the experiment fails
-(no score). Otherwise it is soft: the penalty ``1 + weight (exp(excess /
-steepness) - 1)`` is added up over violations (capped at ``MAX_PENALTY``) and
-multiplies a minimized score or divides a maximized one, so the score only
-gets worse in the objective's direction.
+   * ``maximize_throughput``: the best compliant level's output token
+     throughput, tok/s (``output_throughput``);
+   * ``maximize_goodput``: the best compliant level's goodput, requests/s that
+     met every per-request SLO (``request_goodput``, see ``slo.goodput``);
+   * ``minimize_latency``, ``minimize_ttft``, ``minimize_tpot``: the mean E2EL,
+     TTFT or TPOT in seconds over the pooled requests of every compliant level
+     (``bench.pool``: computed over the requests, never averaged).
+
+4. Soft violations of the figures that are scored (that level's, or the pooled
+   ones) multiply a minimized score by their penalty or divide a maximized one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from autotuner.domain import SLOSpec, SLOThreshold
+from autotuner.bench.metrics import LevelResult, pool, run_metrics
+from autotuner.domain import SLOSpec
 from autotuner.tuning._base import Direction
+from autotuner.tuning.slo import (
+    MAX_PENALTY,
+    check_slos,
+    describe_violation,
+    goodput,
+    penalty_of,
+)
 
-MAX_PENALTY = 100.0
-_MAX_EXPONENT = 50.0
+__all__ = [
+    "MAX_PENALTY",
+    "OBJECTIVES",
+    "ScoreResult",
+    "direction",
+    "is_better",
+    "objective_value",
+    "score_experiment",
+    "score_levels",
+]
 
-# objective -> (summary key, factor to the objective's unit, direction, unit)
-OBJECTIVES: dict[str, tuple[str, float, Direction, str]] = {
-    "minimize_latency": ("mean_e2el_ms", 1e-3, "minimize", "s"),
-    "maximize_throughput": ("output_throughput", 1.0, "maximize", "tok/s"),
-    "minimize_ttft": ("mean_ttft_ms", 1e-3, "minimize", "s"),
-    "minimize_tpot": ("mean_tpot_ms", 1e-3, "minimize", "s"),
+# objective -> (figure's key, factor to the objective's unit, direction, unit, best level?)
+OBJECTIVES: dict[str, tuple[str, float, Direction, str, bool]] = {
+    "minimize_latency": ("mean_e2el_ms", 1e-3, "minimize", "s", False),
+    "maximize_throughput": ("output_throughput", 1.0, "maximize", "tok/s", True),
+    "maximize_goodput": ("request_goodput", 1.0, "maximize", "req/s", True),
+    "minimize_ttft": ("mean_ttft_ms", 1e-3, "minimize", "s", False),
+    "minimize_tpot": ("mean_tpot_ms", 1e-3, "minimize", "s", False),
 }
 
 
@@ -46,6 +70,10 @@ class ScoreResult:
     ``objective_score`` is ``None`` when the experiment counts as failed
     (``hard_failed``; ``reason`` says why). ``raw_value`` is the objective's
     value before SLO penalties (NaN when it could not be measured).
+    ``slo_violations`` holds every violation at every level. From
+    :func:`score_levels` also: ``levels`` (each level's stored form with its
+    verdict), ``scored`` (the figures that were scored), ``pooled_all`` and
+    ``scoring``; :meth:`stored_metrics` is what an experiment stores.
     """
 
     objective_score: float | None
@@ -54,12 +82,29 @@ class ScoreResult:
     hard_failed: bool = False
     reason: str | None = None
     penalty: float = 1.0
+    levels: list[dict[str, Any]] = field(default_factory=list)
+    scored: dict[str, Any] = field(default_factory=dict)
+    pooled_all: dict[str, Any] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def stored_metrics(self) -> dict[str, Any]:
+        """``experiment.metrics``: the scored figures at the top level (the pooled
+        figures of every level when none was scored), then ``levels``,
+        ``pooled_all`` and ``scoring``."""
+        top = self.scored or self.pooled_all
+        return {
+            **top,
+            "untrusted": bool(self.scoring.get("untrusted")),
+            "levels": self.levels,
+            "pooled_all": self.pooled_all,
+            "scoring": self.scoring,
+        }
 
-def _spec(objective: str) -> tuple[str, float, Direction, str]:
+
+def _spec(objective: str) -> tuple[str, float, Direction, str, bool]:
     try:
         return OBJECTIVES[objective]
     except KeyError:
@@ -84,7 +129,7 @@ def is_better(a: float | None, b: float | None, objective: str) -> bool:
 
 def objective_value(metrics: Mapping[str, Any], objective: str) -> float | None:
     """The objective's raw value in its unit, or ``None`` if the metrics lack it."""
-    key, factor, _, _ = _spec(objective)
+    key, factor, _, _, _ = _spec(objective)
     value = _summary(metrics).get(key)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
         return None
@@ -97,57 +142,18 @@ def _summary(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) else metrics
 
 
-def _checks(slo: SLOSpec) -> list[tuple[str, str, SLOThreshold]]:
-    checks = []
-    for pct, threshold in sorted((slo.latency or {}).items(), key=lambda kv: int(kv[0][1:])):
-        checks.append((f"latency_{pct}", f"{pct}_e2el_ms", threshold))
-    if slo.ttft is not None:
-        checks.append(("ttft", "mean_ttft_ms", slo.ttft))
-    if slo.tpot is not None:
-        checks.append(("tpot", "mean_tpot_ms", slo.tpot))
-    return checks
-
-
-def check_slos(metrics: Mapping[str, Any], slo: SLOSpec | None) -> list[dict[str, Any]]:
-    """Every violated SLO, as dicts the UI shows (values in seconds).
-
-    Keys: ``slo``, ``metric``, ``threshold``, ``actual``, ``excess_ratio``,
-    ``weight``, ``hard_fail`` (this violation fails the experiment), ``penalty``.
-    """
-    if slo is None:
-        return []
-    summary = _summary(metrics)
-    out = []
-    for name, key, spec in _checks(slo):
-        value = summary.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        actual = float(value) / 1000.0
-        if actual <= spec.threshold:
-            continue
-        excess = (actual - spec.threshold) / spec.threshold
-        hard = spec.hard_fail and excess > spec.fail_ratio
-        exponent = min(excess / slo.steepness, _MAX_EXPONENT)
-        penalty = 1.0 + spec.weight * math.expm1(exponent)
-        out.append(
-            {
-                "slo": name,
-                "metric": key,
-                "threshold": spec.threshold,
-                "actual": actual,
-                "excess_ratio": excess,
-                "weight": spec.weight,
-                "hard_fail": hard,
-                "penalty": None if hard else min(penalty, MAX_PENALTY),
-            }
-        )
-    return out
+def _apply(raw: float, penalty: float, objective: str) -> float:
+    return raw * penalty if direction(objective) == "minimize" else raw / penalty
 
 
 def score_experiment(
     metrics: Mapping[str, Any], objective: str, slo: SLOSpec | None = None
 ) -> ScoreResult:
-    """Objective score of a benchmark summary, with SLO penalties and hard fails."""
+    """Score one set of figures as if it were a single level (no per-level filtering).
+
+    A hard violation fails it; soft ones penalize. The worker scores levels
+    with :func:`score_levels`; this is for figures that stand alone.
+    """
     summary = _summary(metrics)
     raw = objective_value(summary, objective)
     violations = check_slos(summary, slo)
@@ -159,23 +165,179 @@ def score_experiment(
     if raw is None:
         key = _spec(objective)[0]
         return ScoreResult(None, math.nan, violations, True, f"metric {key!r} is missing")
-    hard = [v for v in violations if v["hard_fail"]]
+    hard = [v for v in violations if v["hard"]]
     if hard:
-        reason = "; ".join(
-            f"SLO {v['slo']} violated: {v['actual']:.4g}s > {v['threshold']:.4g}s "
-            f"(+{v['excess_ratio']:.0%}, hard fail above +{_fail_ratio(slo, v['slo']):.0%})"
-            for v in hard
-        )
+        reason = "SLO violated: " + "; ".join(describe_violation(v) for v in hard)
         return ScoreResult(None, raw, violations, True, reason)
-    penalty = min(MAX_PENALTY, 1.0 + sum(v["penalty"] - 1.0 for v in violations))
-    score = raw * penalty if direction(objective) == "minimize" else raw / penalty
-    return ScoreResult(score, raw, violations, False, None, penalty)
+    penalty = penalty_of(violations)
+    return ScoreResult(_apply(raw, penalty, objective), raw, violations, False, None, penalty)
 
 
-def _fail_ratio(slo: SLOSpec | None, name: str) -> float:
-    if slo is None:
-        return 0.0
-    for check_name, _, spec in _checks(slo):
-        if check_name == name:
-            return spec.fail_ratio
-    return 0.0
+@dataclass
+class _Verdict:
+    level: LevelResult
+    figures: dict[str, Any]
+    violations: list[dict[str, Any]]
+    excluded: str | None = None
+    """Why the level is not used (violations, nothing completed, untrusted); ``None`` if usable."""
+    used: bool = False
+
+    @property
+    def compliant(self) -> bool:
+        return not any(v["hard"] for v in self.violations) and self.figures["completed"] > 0
+
+
+def _verdicts(
+    levels: Sequence[LevelResult], slo: SLOSpec | None, goodput_ms: Mapping[str, float] | None
+) -> list[_Verdict]:
+    out = []
+    for level in levels:
+        figures = dict(level.metrics) or run_metrics(level.results, level.duration)
+        for key in ("completed", "failed", "total_requests"):
+            figures.setdefault(key, 0)
+        if goodput_ms:
+            figures["request_goodput"] = goodput(level.results, level.duration, goodput_ms)
+        verdict = _Verdict(level, figures, check_slos(figures, slo, level.label))
+        hard = [v["slo"] for v in verdict.violations if v["hard"]]
+        if hard:
+            verdict.excluded = "violates " + ", ".join(hard)
+        elif figures["completed"] == 0:
+            verdict.excluded = "no request completed"
+        out.append(verdict)
+    return out
+
+
+def score_levels(
+    levels: Sequence[LevelResult],
+    objective: str,
+    slo: SLOSpec | None = None,
+    goodput_ms: Mapping[str, float] | None = None,
+) -> ScoreResult:
+    """Score an experiment from its load levels (see the module docstring).
+
+    ``goodput_ms`` are the per-request thresholds of goodput (``slo.goodput_thresholds``);
+    without them ``request_goodput`` is not computed and ``maximize_goodput`` fails.
+    """
+    key, factor, way, unit, best_level = _spec(objective)
+    goodput_ms = dict(goodput_ms) if goodput_ms else None
+    verdicts = _verdicts(levels, slo, goodput_ms)
+    all_untrusted = bool(verdicts) and all(v.level.untrusted for v in verdicts)
+    notes: list[str] = []
+    if all_untrusted:
+        notes.append(
+            "every level was flagged untrusted (the load generator was the bottleneck); "
+            "they are scored anyway, so the score may understate the engine"
+        )
+    else:
+        for v in verdicts:
+            if v.level.untrusted and v.excluded is None:
+                v.excluded = "untrusted: " + "; ".join(v.level.untrusted)
+    candidates = [v for v in verdicts if v.excluded is None]
+    violations = [x for v in verdicts for x in v.violations]
+    pooled_all = pool(levels, goodput_ms) if levels else {}
+
+    def result(score: float | None, raw: float, **kw: Any) -> ScoreResult:
+        scored = kw.pop("scored", {})
+        penalized_by = kw.pop("penalized_by", [])
+        note = " ".join(notes) or None
+        return ScoreResult(
+            score,
+            raw,
+            violations,
+            levels=[_stored(v) for v in verdicts],
+            scored=scored,
+            pooled_all=pooled_all,
+            scoring={
+                "objective": objective,
+                "unit": unit,
+                "levels_used": [v.level.label for v in verdicts if v.used],
+                "levels_excluded": [
+                    {"label": v.level.label, "reason": v.excluded}
+                    for v in verdicts
+                    if v.excluded is not None
+                ],
+                "untrusted": all_untrusted,
+                "penalty": kw.get("penalty", 1.0),
+                "penalized_by": penalized_by,
+                "note": note,
+            },
+            **kw,
+        )
+
+    if not verdicts:
+        return result(None, math.nan, hard_failed=True, reason="no load level was measured")
+    if objective == "maximize_goodput" and not goodput_ms:
+        return result(
+            None,
+            math.nan,
+            hard_failed=True,
+            reason="maximize_goodput needs per-request thresholds "
+            "(slo.ttft, slo.tpot, slo.latency or benchmark.additional_params.goodput)",
+        )
+    if not candidates:
+        return result(None, math.nan, hard_failed=True, reason=_infeasible(verdicts))
+
+    if best_level:
+        # Ties go to the first level listed (the lighter load, as a task lists them).
+        best = max(candidates, key=lambda v: _rank(v.figures, key))
+        used = [best]
+        scored = {**best.figures, "num_levels": 1}
+    else:
+        used = candidates
+        scored = pool([v.level for v in used], goodput_ms)
+    for v in used:
+        v.used = True
+    raw_figure = _value(scored, key)
+    if math.isnan(raw_figure):
+        return result(
+            None, math.nan, hard_failed=True, reason=f"metric {key!r} is missing", scored=scored
+        )
+    raw = raw_figure * factor
+    label = used[0].level.label if best_level else "pooled"
+    on_scored = check_slos(scored, slo, label)
+    # The used levels are compliant, so a hard bound of the scored figures can only be
+    # crossed by interpolation between levels: it penalizes like a soft one.
+    penalty = penalty_of(on_scored, hard_too=True)
+    if len(used) < len(verdicts) and not best_level:
+        notes.append(f"pooled over {len(used)} of {len(verdicts)} levels")
+    elif best_level:
+        notes.append(f"best compliant level: {used[0].level.label}")
+    return result(
+        _apply(raw, penalty, objective),
+        raw,
+        penalty=penalty,
+        scored=scored,
+        penalized_by=on_scored,
+    )
+
+
+def _value(figures: Mapping[str, Any], key: str) -> float:
+    value = figures.get(key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return math.nan
+    return float(value)
+
+
+def _rank(figures: Mapping[str, Any], key: str) -> float:
+    value = _value(figures, key)
+    return -math.inf if math.isnan(value) else value
+
+
+def _infeasible(verdicts: Sequence[_Verdict]) -> str:
+    parts = []
+    for v in verdicts:
+        hard = [describe_violation(x) for x in v.violations if x["hard"]]
+        why = "; ".join(hard) if hard else v.excluded
+        parts.append(f"{v.level.label}: {why}")
+    return "no load level passes the SLOs: " + " | ".join(parts)
+
+
+def _stored(v: _Verdict) -> dict[str, Any]:
+    out = v.level.to_dict()
+    if "request_goodput" in v.figures:
+        out["request_goodput"] = v.figures["request_goodput"]
+    out["slo_violations"] = v.violations
+    out["compliant"] = v.compliant
+    out["used_for_score"] = v.used
+    out["excluded_reason"] = v.excluded
+    return out

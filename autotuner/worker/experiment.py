@@ -30,7 +30,7 @@ from autotuner.domain import EventType, ExperimentPublic, ExperimentStatus, Task
 from autotuner.events.payloads import benchmark_progress_event, experiment_event
 from autotuner.runtimes import Deployment, DeploymentError, DeployRequest, Runtime
 from autotuner.store import Store, utcnow
-from autotuner.tuning import score_experiment
+from autotuner.tuning import goodput_thresholds, score_levels
 
 if TYPE_CHECKING:
     from autotuner.events import EventBus
@@ -185,13 +185,16 @@ class ExperimentRun:
     async def _score(
         self, exp: ExperimentPublic, result: BenchmarkResult, started: float
     ) -> ExperimentPublic:
-        summary = result.summary
-        scored = score_experiment(summary, self.spec.optimization.objective, self.spec.slo)
+        """Score per level (``tuning.score_levels``) and store what was scored:
+        ``metrics`` = the scored figures, ``levels``, ``pooled_all``, ``scoring``."""
+        spec = self.spec
+        thresholds = goodput_thresholds(spec.slo, spec.benchmark.additional_params.get("goodput"))
+        scored = score_levels(result.levels, spec.optimization.objective, spec.slo, thresholds)
         status = ExperimentStatus.FAILED if scored.hard_failed else ExperimentStatus.SUCCESS
         return await self.store.update_experiment(
             exp.id,
             status=status,
-            metrics={**summary, "levels": [level.to_dict() for level in result.levels]},
+            metrics=scored.stored_metrics(),
             objective_score=None if scored.hard_failed else scored.objective_score,
             slo_violations=scored.slo_violations,
             error_message=scored.reason if scored.hard_failed else None,

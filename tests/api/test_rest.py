@@ -122,6 +122,20 @@ def test_unsupported_deployment_mode_fails_with_a_reason(client: TestClient) -> 
         ({"deployment_mode": "k8s"}, ["body", "deployment_mode"]),
         ({"task_name": "   "}, ["body", "task_name"]),
         ({"slo": {"ttft": {"threshold": -1}}}, ["body", "slo", "ttft", "threshold"]),
+        (
+            {"slo": {"ttft": {"threshold": 1, "hardfail": True}}},
+            ["body", "slo", "ttft", "hardfail"],
+        ),
+        ({"slo": {"ttft": {"p80": {"threshold": 1}}}}, ["body", "slo", "ttft", "p80"]),
+        ({"slo": {"itl": {"p90": {"threshold": 0}}}}, ["body", "slo", "itl", "p90", "threshold"]),
+        ({"slo": {"tpot": {"threshold": 1, "p90": {"threshold": 1}}}}, ["body", "slo", "tpot"]),
+        ({"slo": {"tpot": {}}}, ["body", "slo", "tpot"]),
+        ({"slo": {"max_error_rate": 1.5}}, ["body", "slo", "max_error_rate"]),
+        ({"slo": {"e2el": {"threshold": 1}}}, ["body", "slo", "e2el"]),
+        (
+            {"optimization": {"objective": "maximize_goodput"}, "slo": {"itl": {"threshold": 1}}},
+            ["body"],
+        ),
     ],
 )
 def test_invalid_specs_name_the_field(

@@ -66,7 +66,7 @@ def test_soft_violations_penalise_exponentially_in_the_objective_direction() -> 
     throughput = score_experiment(_metrics(), "maximize_throughput", slo)
     assert throughput.objective_score == pytest.approx(2500 / expected_penalty)
     (violation,) = throughput.slo_violations
-    assert violation["slo"] == "latency_p90" and violation["actual"] == pytest.approx(1.0)
+    assert violation["slo"] == "latency.p90" and violation["actual"] == pytest.approx(1.0)
     assert violation["excess_ratio"] == pytest.approx(excess) and not violation["hard_fail"]
     # A bigger violation is always worse, and the penalty is capped.
     worse = score_experiment(_metrics(p90_e2el_ms=1500.0), "minimize_latency", slo)
@@ -87,7 +87,7 @@ def test_steepness_controls_how_fast_the_penalty_grows() -> None:
 def test_ttft_and_tpot_slos_use_the_means() -> None:
     slo = SLOSpec.model_validate({"ttft": {"threshold": 0.06}, "tpot": {"threshold": 0.005}})
     result = score_experiment(_metrics(), "maximize_throughput", slo)
-    assert [v["slo"] for v in result.slo_violations] == ["tpot"]
+    assert [v["slo"] for v in result.slo_violations] == ["tpot.mean"]
     assert result.slo_violations[0]["actual"] == pytest.approx(0.0075)
 
 
@@ -101,7 +101,7 @@ def test_hard_fail_beyond_fail_ratio_fails_the_experiment() -> None:
     beyond = score_experiment(_metrics(), "minimize_latency", slo)
     assert beyond.hard_failed and beyond.objective_score is None
     assert beyond.raw_value == pytest.approx(0.8)
-    assert beyond.reason is not None and "latency_p99" in beyond.reason
+    assert beyond.reason is not None and "latency.p99" in beyond.reason
     assert "1.2s > 1s" in beyond.reason
 
 

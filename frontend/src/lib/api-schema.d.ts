@@ -464,6 +464,27 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        MetricSLO: {
+            /** Threshold */
+            threshold: number;
+            /**
+             * Weight
+             * @default 1
+             */
+            weight?: number;
+            /**
+             * Hard Fail
+             * @default false
+             */
+            hard_fail?: boolean;
+            /**
+             * Fail Ratio
+             * @default 0
+             */
+            fail_ratio?: number;
+        } | {
+            [key: string]: components["schemas"]["SLOThreshold"];
+        };
         /** ModelSpec */
         ModelSpec: {
             /** Id Or Path */
@@ -486,7 +507,7 @@ export interface components {
              * @default minimize_latency
              * @enum {string}
              */
-            objective?: "minimize_latency" | "maximize_throughput" | "minimize_ttft" | "minimize_tpot";
+            objective?: "minimize_latency" | "maximize_throughput" | "maximize_goodput" | "minimize_ttft" | "minimize_tpot";
             /**
              * Max Iterations
              * @default 10
@@ -500,23 +521,40 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** SLOSpec */
+        /**
+         * SLOSpec
+         * @description Service-level objectives, checked at every load level (``autotuner.tuning.slo``).
+         *
+         *     ``latency`` bounds end-to-end latency percentiles (the seed's form, p50..p99);
+         *     ``ttft``, ``tpot`` and ``itl`` take the flat form (the mean) or percentiles;
+         *     ``max_error_rate`` is the highest share of failed requests a level may have (a
+         *     hard bound); ``steepness`` shapes the soft penalty.
+         */
         SLOSpec: {
             /** Latency */
             latency?: {
                 [key: string]: components["schemas"]["SLOThreshold"];
             } | null;
-            ttft?: components["schemas"]["SLOThreshold"] | null;
-            tpot?: components["schemas"]["SLOThreshold"] | null;
+            ttft?: components["schemas"]["MetricSLO"] | null;
+            tpot?: components["schemas"]["MetricSLO"] | null;
+            itl?: components["schemas"]["MetricSLO"] | null;
+            /**
+             * Max Error Rate
+             * @default 0.05
+             */
+            max_error_rate?: number;
             /**
              * Steepness
              * @default 0.1
              */
             steepness?: number;
-        } & {
-            [key: string]: unknown;
         };
-        /** SLOThreshold */
+        /**
+         * SLOThreshold
+         * @description One bound: ``threshold`` seconds; above it by ``excess = (actual - threshold) /
+         *     threshold`` a level violates it, hard when ``hard_fail`` and ``excess > fail_ratio``
+         *     (the level is excluded from the score), else soft (a penalty of weight ``weight``).
+         */
         SLOThreshold: {
             /** Threshold */
             threshold: number;
@@ -535,8 +573,6 @@ export interface components {
              * @default 0
              */
             fail_ratio?: number;
-        } & {
-            [key: string]: unknown;
         };
         /**
          * SpecWarning

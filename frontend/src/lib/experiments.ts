@@ -1,4 +1,5 @@
 import { toText } from "./format";
+import { toViolation, violationText } from "./levels";
 import type { ExperimentPublic, TaskPublic } from "./types";
 
 /** The figures shown per experiment, looked up in `metrics.summary` (or `metrics`). */
@@ -64,19 +65,11 @@ export function parameterNames(experiments: ExperimentPublic[], task?: TaskPubli
   return [...names];
 }
 
-/** One violation as the server reports it (`slo`, `metric`, `threshold`, `actual` in s, `excess_ratio`, `hard_fail`, `penalty`). */
+/** One violation as the server reports it (see `levels.ts`), in one line; stored shapes before levels too. */
 export function sloViolationText(violation: Record<string, unknown>): string {
-  const name = toText(violation.slo ?? violation.metric ?? "slo");
-  const num = (v: unknown) => (typeof v === "number" ? Math.round(v * 1000) / 1000 : null);
-  const actual = num(violation.actual ?? violation.value);
-  const threshold = num(violation.threshold);
-  const parts = [name];
-  if (actual !== null && threshold !== null) parts.push(`${actual} s > ${threshold} s`);
-  const excess = num(violation.excess_ratio);
-  if (excess !== null) parts.push(`(+${Math.round(excess * 100)} %)`);
-  if (violation.hard_fail === true) parts.push("— hard limit, experiment failed");
-  else if (typeof violation.penalty === "number") parts.push(`— score penalty ×${num(violation.penalty)}`);
-  return parts.length > 1 ? parts.join(" ") : JSON.stringify(violation);
+  const v = toViolation(violation);
+  if (v.actual === null && v.threshold === null && !v.hard && v.penalty === null) return JSON.stringify(violation);
+  return violationText(v);
 }
 
 function csvCell(value: unknown): string {

@@ -1,4 +1,5 @@
 /** Display helpers shared by the pages. */
+import type { TaskSpec } from "./types";
 
 export function formatNumber(value: unknown, digits = 2): string {
   if (typeof value !== "number" || !Number.isFinite(value)) return "—";
@@ -44,12 +45,16 @@ export function formatValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
+type Objective = NonNullable<NonNullable<TaskSpec["optimization"]>["objective"]>;
+
+/** A label for every objective the API accepts (tsc fails when one is missing). */
 export const OBJECTIVE_LABELS: Record<string, string> = {
   maximize_throughput: "Maximize throughput",
+  maximize_goodput: "Maximize goodput",
   minimize_latency: "Minimize latency",
   minimize_ttft: "Minimize TTFT",
   minimize_tpot: "Minimize TPOT",
-};
+} satisfies Record<Objective, string>;
 
 export const STRATEGY_LABELS: Record<string, string> = {
   grid_search: "Grid search",

@@ -50,9 +50,11 @@ export function BenchmarkProgressCard({ taskId, experiments }: { taskId: number;
                   <span>{formatDuration(typeof progress?.elapsed === "number" ? progress.elapsed : null)} elapsed</span>
                   {progress?.scenario ? (
                     <span className="mono">
-                      {toText(progress.scenario)} × {toText(progress.concurrency ?? "")}
+                      {progress.label
+                        ? toText(progress.label)
+                        : `${toText(progress.scenario)} × ${toText(progress.concurrency ?? "")}`}
                       {typeof progress.num_runs === "number" && progress.num_runs > 1
-                        ? ` (run ${Number(progress.run_index ?? 0) + 1}/${progress.num_runs})`
+                        ? ` (level ${Number(progress.run_index ?? 0) + 1}/${progress.num_runs})`
                         : ""}
                     </span>
                   ) : null}

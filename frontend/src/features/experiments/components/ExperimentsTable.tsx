@@ -1,8 +1,10 @@
 import { Fragment, useState } from "react";
 import { METRIC_COLUMNS, metricValue, sloViolationText } from "../../../lib/experiments";
 import { formatDuration, formatNumber, formatValue } from "../../../lib/format";
+import { levelsOf, scoringOf } from "../../../lib/levels";
 import type { ExperimentPublic } from "../../../lib/types";
 import { StatusBadge } from "../../../components/StatusBadge";
+import { LevelsTable } from "./LevelsTable";
 
 /** Every experiment of the task, filled in live. */
 export function ExperimentsTable({
@@ -44,7 +46,9 @@ export function ExperimentsTable({
           {experiments.map((e) => {
             const best = e.id === bestId;
             const violations = e.slo_violations ?? [];
-            const expandable = !!e.error_message || violations.length > 0;
+            const levels = levelsOf(e);
+            const untrusted = levels.some((l) => l.untrusted);
+            const expandable = !!e.error_message || violations.length > 0 || levels.length > 0;
             return (
               <Fragment key={e.id}>
                 <tr
@@ -84,6 +88,15 @@ export function ExperimentsTable({
                     ) : e.status === "success" ? (
                       <span className="muted small">met</span>
                     ) : null}
+                    {untrusted ? (
+                      <span
+                        className="pill pill-warn"
+                        data-testid="experiment-untrusted"
+                        title="The load generator was the bottleneck at some level"
+                      >
+                        untrusted
+                      </span>
+                    ) : null}
                     {(metricValue(e, "error_rate") ?? 0) > 0 ? (
                       <div className="error-text small">
                         {formatNumber(100 * (metricValue(e, "error_rate") ?? 0), 1)} % errors
@@ -101,6 +114,7 @@ export function ExperimentsTable({
                   <tr className="row-detail">
                     <td colSpan={parameters.length + METRIC_COLUMNS.length + 5}>
                       <div className="detail-box">
+                        <LevelsTable levels={levels} scoring={scoringOf(e)} />
                         {violations.length ? (
                           <ul className="violations">
                             {violations.map((v, i) => (
