@@ -268,7 +268,7 @@ def run_peer(
     peer: str,
     url: str,
     *,
-    concurrency: int,
+    concurrency: int | None,
     requests: int,
     prompt_tokens: int,
     output_tokens: int,
@@ -277,7 +277,8 @@ def run_peer(
 ) -> dict[str, Any]:
     """One run of ``peer`` against ``url``: its own figures, the same keys for every peer:
     ``completed``, ``duration``, ``request_throughput``, ``output_throughput``,
-    ``mean_ttft_ms``, ``p50_ttft_ms``, ``p99_ttft_ms`` (and ``untrusted`` for ours)."""
+    ``mean_ttft_ms``, ``p50_ttft_ms``, ``p99_ttft_ms`` (and ``untrusted`` for ours).
+    ``concurrency`` None: ours only, with ``--rate`` in ``extra``."""
     timeout = 600.0
     if peer == "ours":
         out = _run(
@@ -294,8 +295,7 @@ def run_peer(
                     "stub-model",
                     "--scenario",
                     f"D({prompt_tokens},{output_tokens})",
-                    "--concurrency",
-                    str(concurrency),
+                    *(["--concurrency", str(concurrency)] if concurrency else []),
                     "--max-requests",
                     str(requests),
                     "--max-time",
@@ -309,13 +309,17 @@ def run_peer(
             work,
             timeout,
         )
-        level = json.loads(out)["levels"][0]
+        levels = json.loads(out)["levels"]
+        # With --rate in ``extra``, the open-loop level is the one measured.
+        level = next((lv for lv in levels if lv.get("request_rate") is not None), levels[0])
         keys = ("completed", "duration", "request_throughput", "output_throughput")
         figures = {k: level[k] for k in keys}
         figures |= {k: level[k] for k in ("mean_ttft_ms", "p50_ttft_ms", "p99_ttft_ms")}
         figures["untrusted"] = level.get("untrusted_reasons") or []
         figures["client"] = level.get("client") or {}
         return figures
+    if concurrency is None:
+        raise ValueError(f"{peer} runs at a concurrency here")
     if peer == "httpx":
         args = [sys.executable, "-c", HTTPX_LOOP, url, str(concurrency), str(requests)]
         return dict(
