@@ -1,64 +1,86 @@
 """Streaming load generator against an OpenAI-compatible endpoint.
 
-For every (traffic scenario, concurrency) pair, in spec order, ``concurrency``
-workers each send one streaming request at a time (a closed loop) until
-``max_requests_per_iteration`` requests were sent or
-``max_time_per_iteration`` seconds passed; requests still running then get as
-long again to finish before they are aborted and counted as failed.
+:func:`run_benchmark` runs the levels :func:`autotuner.bench.levels.plan_levels`
+plans (closed-loop concurrency levels, open-loop request-rate levels, a
+GuideLLM-style sweep), each with :class:`autotuner.bench.executor.LevelRun`,
+and returns one :class:`LevelResult` per level. Every level measures at most
+``max_requests_per_iteration`` requests for at most ``max_time_per_iteration``
+seconds (both bound one level, not the whole benchmark); warm-up and ramp-up
+requests come on top and are not measured. Connections are opened before each
+level's timing starts. A level where the load generator was the bottleneck
+gets ``untrusted`` reasons (:mod:`autotuner.bench.saturation`).
+
+Prompts come from ``spec.dataset`` / ``spec.dataset_url``
+(:func:`autotuner.bench.dataset.load_dataset`, read once per benchmark) when
+given, else synthetic text of the scenario's length.
 
 ``spec.additional_params`` understood here (others are ignored):
 
 * ``endpoint``: ``"completions"`` (default, ``/v1/completions``) or ``"chat"``
 * ``request_timeout``: seconds per request (default 3 x max_time_per_iteration, >= 60)
-* ``seed``: seed of the synthetic prompts and token counts (default 0)
+* ``seed``: seed of the prompts, token counts and arrival times (default 0)
 * ``goodput``: ``{"ttft": ms, "tpot": ms, "e2el": ms}`` request SLO for goodput
 * ``temperature`` (default 0), ``api_key``, ``extra_body`` (merged into each request)
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
-import orjson
-
+from autotuner.bench.client import open_session, warm_connections
+from autotuner.bench.dataset import load_dataset
+from autotuner.bench.executor import LevelRun, LevelSettings
+from autotuner.bench.levels import LevelPlan, plan_levels, sweep_rates
 from autotuner.bench.metrics import LevelResult, RequestResult, pool, run_metrics
-from autotuner.bench.scenarios import Scenario, parse_scenario, synthetic_prompt
+from autotuner.bench.prompts import PromptSource
+from autotuner.bench.saturation import untrusted_reasons
 from autotuner.domain import BenchmarkSpec, SLOSpec
 
 logger = logging.getLogger(__name__)
 
+WARM_LIMIT = 1024
+"""Most connections opened ahead of one level (uncapped open-loop levels may open more)."""
+
 
 @dataclass
 class BenchmarkProgress:
-    """A live view of a running benchmark (figures of the current run)."""
+    """A live view of a running benchmark (figures of the current level)."""
 
     completed: int
-    """Requests finished so far (successful or not), over all runs."""
+    """Measured requests finished so far (successful or not), over all levels."""
     failed: int
     total: int
-    """Planned requests: runs x max_requests_per_iteration (time limits may end runs sooner)."""
+    """Planned requests: levels x max_requests_per_iteration (time limits may end levels sooner)."""
     elapsed: float
     fraction: float
-    """0..1, from requests done and time spent in each run."""
+    """0..1, from requests done and time spent in each level; never goes back."""
     scenario: str
-    concurrency: int
+    concurrency: int | None
+    """Closed-loop workers, or the open-loop cap (``None``: none)."""
     run_index: int
     num_runs: int
     request_throughput: float | None = None
     output_throughput: float | None = None
     mean_ttft_ms: float | None = None
     mean_tpot_ms: float | None = None
+    label: str = ""
+    """The level's label, as :attr:`LevelResult.label` (``D(100,100) @ c=8``)."""
+    kind: str = ""
+    """``"concurrency"``, ``"rate"``, ``"synchronous"``, ``"throughput"`` or ``"sweep"``."""
+    request_rate: float | None = None
+    """Requests/s asked of an open-loop level (``math.inf``: as fast as possible)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.request_rate is not None and math.isinf(self.request_rate):
+            out["request_rate"] = "inf"
+        return out
 
 
 @dataclass
@@ -108,67 +130,109 @@ async def run_benchmark(
     on_progress: Callable[[BenchmarkProgress], None] | None = None,
     slo: SLOSpec | None = None,
 ) -> BenchmarkResult:
-    """Run every scenario x concurrency pair against ``base_url`` (no ``/v1``).
+    """Run every planned level against ``base_url`` (no ``/v1``).
 
     Goodput thresholds come from ``spec.additional_params["goodput"]``, else
     from ``slo``. Cancelling the awaiting task stops all requests promptly and
     closes the connections.
     """
     params = dict(spec.additional_params)
-    scenarios = [parse_scenario(s) for s in spec.traffic_scenarios]
-    pairs = [(s, c) for s in scenarios for c in spec.num_concurrency]
+    plans = plan_levels(spec)
     chat = str(params.get("endpoint", "completions")).lower() in {"chat", "chat/completions"}
     url = base_url.rstrip("/") + ("/v1/chat/completions" if chat else "/v1/completions")
     goodput = params.get("goodput") or goodput_from_slo(slo)
     timeout = float(params.get("request_timeout") or max(60.0, 3 * spec.max_time_per_iteration))
-    headers = {"content-type": "application/json"}
+    headers: dict[str, str] = {}
     if params.get("api_key"):
         headers["authorization"] = f"Bearer {params['api_key']}"
-    width = max(spec.num_concurrency)
-    tracker = _Tracker(len(pairs) * spec.max_requests_per_iteration, len(pairs), on_progress)
+    seed = int(params.get("seed", 0))
+    prompts = PromptSource(load_dataset(spec), seed)
+    tracker = _Tracker(len(plans) * spec.max_requests_per_iteration, len(plans), on_progress)
     levels: list[LevelResult] = []
-    async with httpx.AsyncClient(
-        headers=headers,
-        timeout=httpx.Timeout(timeout, connect=10.0),
-        limits=httpx.Limits(max_connections=width, max_keepalive_connections=width),
-        trust_env=False,
-    ) as client:
-        for index, (scenario, concurrency) in enumerate(pairs):
-            run = _Run(
-                client=client,
-                url=url,
-                model=model,
-                chat=chat,
-                scenario=scenario,
-                concurrency=concurrency,
-                spec=spec,
-                params=params,
-                rng=random.Random(int(params.get("seed", 0)) * 1000 + index),
-                tracker=tracker,
-            )
-            tracker.begin(index, scenario.text, concurrency)
-            results, duration = await run.execute()
+    async with open_session(timeout=timeout, headers=headers) as session:
+        settings = LevelSettings(
+            session=session,
+            url=url,
+            model=model,
+            chat=chat,
+            prompts=prompts,
+            temperature=params.get("temperature", 0.0),
+            extra_body=params.get("extra_body"),
+            max_requests=spec.max_requests_per_iteration,
+            max_time=float(spec.max_time_per_iteration),
+            warmup=spec.warmup_requests,
+            ramp_up=float(spec.ramp_up_time),
+            burstiness=float(spec.burstiness),
+        )
+        sweep: dict[str, float] = {}
+        for index, plan in enumerate(plans):
+            rate = _level_rate(plan, sweep, spec)
+            if plan.kind == "sweep" and rate is None:
+                logger.warning("sweep of %s: no rate measured, level skipped", plan.scenario.text)
+                tracker.skip(index)
+                continue
+            width = _width(plan, rate, spec)
+            warmed = await warm_connections(session, base_url, width)
             level = LevelResult(
-                scenario=scenario.text,
-                kind="concurrency",
-                concurrency=concurrency,
-                request_rate=None,
-                results=results,
-                duration=duration,
-                metrics=run_metrics(results, duration, goodput),
-                errors=_sample_errors(results),
+                scenario=plan.scenario.text,
+                kind=plan.kind,
+                concurrency=plan.concurrency,
+                request_rate=rate,
+                results=[],
+                duration=0.0,
             )
+            run = LevelRun(
+                plan,
+                rate,
+                settings,
+                random.Random(seed * 1000 + index),
+                tracker.record,
+            )
+            tracker.begin(index, level, run)
+            results, duration, client = await run.execute()
+            client["connections_warmed"] = warmed
+            level.results, level.duration, level.client = results, duration, client
+            level.metrics = run_metrics(results, duration, goodput)
+            level.errors = _sample_errors(results)
+            level.untrusted = untrusted_reasons(client)
+            if plan.kind in ("synchronous", "throughput"):
+                sweep[f"{plan.scenario.text}/{plan.kind}"] = level.metrics["request_throughput"]
             levels.append(level)
+            tracker.end(index)
             metrics = level.metrics
             logger.info(
-                "benchmark %s x%d: %d ok, %d failed, %.1f tok/s",
-                scenario.text,
-                concurrency,
+                "benchmark %s: %d ok, %d failed, %.1f tok/s%s",
+                level.label,
                 metrics["completed"],
                 metrics["failed"],
                 metrics["output_throughput"],
+                f" (untrusted: {'; '.join(level.untrusted)})" if level.untrusted else "",
             )
     return BenchmarkResult(levels=levels, duration=tracker.elapsed())
+
+
+def _level_rate(plan: LevelPlan, sweep: dict[str, float], spec: BenchmarkSpec) -> float | None:
+    """The plan's rate; for a sweep step, from the measured synchronous and throughput rates."""
+    if plan.kind != "sweep":
+        return plan.request_rate
+    low = sweep.get(f"{plan.scenario.text}/synchronous")
+    high = sweep.get(f"{plan.scenario.text}/throughput")
+    if not low or not high or spec.sweep is None:
+        return None
+    return sweep_rates(low, high, spec.sweep.rates)[plan.sweep_step - 1]
+
+
+def _width(plan: LevelPlan, rate: float | None, spec: BenchmarkSpec) -> int:
+    """Connections to open before a level: its concurrency, cap, or expected need."""
+    if plan.concurrency is not None:
+        width = plan.concurrency
+    elif rate is None or math.isinf(rate):
+        width = spec.max_requests_per_iteration + spec.warmup_requests
+    else:
+        # An uncapped open loop needs about rate x latency connections; a second's worth
+        # of arrivals (at least 8) covers engines answering within a second.
+        width = max(8, math.ceil(rate))
+    return min(width, WARM_LIMIT)
 
 
 def _sample_errors(results: list[RequestResult], limit: int = 5) -> list[str]:
@@ -182,7 +246,7 @@ def _sample_errors(results: list[RequestResult], limit: int = 5) -> list[str]:
 
 
 class _Tracker:
-    """Progress over the whole benchmark and live figures of the current run."""
+    """Progress over the whole benchmark and live figures of the current level."""
 
     def __init__(
         self, total: int, num_runs: int, callback: Callable[[BenchmarkProgress], None] | None
@@ -193,25 +257,37 @@ class _Tracker:
         self.started = time.monotonic()
         self.completed = 0
         self.failed = 0
+        self.fraction = 0.0
         self._warned = False
-        self.begin(0, "", 0)
+        self.index = 0
+        self.level: LevelResult | None = None
+        self.run: LevelRun | None = None
+        self._reset()
 
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def begin(self, index: int, scenario: str, concurrency: int) -> None:
-        self.index, self.scenario, self.concurrency = index, scenario, concurrency
+    def _reset(self) -> None:
         self.run_started = time.monotonic()
-        self.run_limit_requests = 1
-        self.run_limit_time = 1.0
         self.run_done = 0
         self.run_ok = 0
         self.run_out = 0
         self.run_ttft = 0.0
         self.run_tpot = 0.0
         self.run_tpot_n = 0
-        if scenario:
-            self.emit()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def begin(self, index: int, level: LevelResult, run: LevelRun) -> None:
+        self.index, self.level, self.run = index, level, run
+        self._reset()
+        self.emit()
+
+    def end(self, index: int) -> None:
+        self.fraction = max(self.fraction, (index + 1) / self.num_runs)
+        self.emit(part=1.0)
+
+    def skip(self, index: int) -> None:
+        self.index = index
+        self.end(index)
 
     def record(self, result: RequestResult) -> None:
         self.completed += 1
@@ -227,25 +303,34 @@ class _Tracker:
             self.failed += 1
         self.emit()
 
-    def emit(self) -> None:
+    def emit(self, part: float | None = None) -> None:
         if self.callback is None:
             return
-        run_elapsed = max(time.monotonic() - self.run_started, 1e-9)
-        part = max(self.run_done / self.run_limit_requests, run_elapsed / self.run_limit_time)
+        run, level = self.run, self.level
+        measured = run.measured_elapsed if run is not None else 0.0
+        if part is None and run is not None:
+            part = max(self.run_done / run.s.max_requests, measured / run.s.max_time)
+        self.fraction = max(
+            self.fraction, min(1.0, (self.index + min(part or 0.0, 1.0)) / self.num_runs)
+        )
+        rate_window = max(measured, 1e-9)
         progress = BenchmarkProgress(
             completed=self.completed,
             failed=self.failed,
             total=self.total,
             elapsed=self.elapsed(),
-            fraction=min(1.0, (self.index + min(part, 1.0)) / self.num_runs),
-            scenario=self.scenario,
-            concurrency=self.concurrency,
+            fraction=self.fraction,
+            scenario=level.scenario if level else "",
+            concurrency=level.concurrency if level else None,
             run_index=self.index,
             num_runs=self.num_runs,
-            request_throughput=self.run_ok / run_elapsed if self.run_done else None,
-            output_throughput=self.run_out / run_elapsed if self.run_done else None,
+            request_throughput=self.run_ok / rate_window if self.run_done else None,
+            output_throughput=self.run_out / rate_window if self.run_done else None,
             mean_ttft_ms=self.run_ttft / self.run_ok * 1000 if self.run_ok else None,
             mean_tpot_ms=self.run_tpot / self.run_tpot_n * 1000 if self.run_tpot_n else None,
+            label=level.label if level else "",
+            kind=level.kind if level else "",
+            request_rate=level.request_rate if level else None,
         )
         try:
             self.callback(progress)
@@ -254,183 +339,3 @@ class _Tracker:
             if not self._warned:
                 self._warned = True
                 logger.exception("benchmark progress callback failed")
-
-
-class _Run:
-    """One closed-loop run: ``concurrency`` workers sharing a request budget."""
-
-    def __init__(
-        self,
-        *,
-        client: httpx.AsyncClient,
-        url: str,
-        model: str,
-        chat: bool,
-        scenario: Scenario,
-        concurrency: int,
-        spec: BenchmarkSpec,
-        params: dict[str, Any],
-        rng: random.Random,
-        tracker: _Tracker,
-    ) -> None:
-        self.client = client
-        self.url = url
-        self.model = model
-        self.chat = chat
-        self.scenario = scenario
-        self.concurrency = concurrency
-        self.max_requests = spec.max_requests_per_iteration
-        self.max_time = spec.max_time_per_iteration
-        self.params = params
-        self.rng = rng
-        self.tracker = tracker
-        self.results: list[RequestResult] = []
-        self.in_flight: dict[int, RequestResult] = {}
-        self.issued = 0
-        self.last_done = 0.0
-
-    async def execute(self) -> tuple[list[RequestResult], float]:
-        loop = asyncio.get_running_loop()
-        self.start = loop.time()
-        self.deadline = self.start + self.max_time
-        self.tracker.run_limit_requests = self.max_requests
-        self.tracker.run_limit_time = self.max_time
-        workers = [
-            asyncio.create_task(self._worker(), name=f"bench-worker-{i}")
-            for i in range(min(self.concurrency, self.max_requests))
-        ]
-        try:
-            _, pending = await asyncio.wait(workers, timeout=2 * self.max_time)
-            if pending:
-                logger.warning("aborting %d requests at the iteration time limit", len(pending))
-        finally:
-            for task in workers:
-                task.cancel()
-            for task in workers:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        # Duration ends with the last answer, or now if requests had to be aborted.
-        end = loop.time() if self.in_flight or not self.last_done else self.last_done
-        now = time.perf_counter()
-        for result in self.in_flight.values():
-            result.error = "aborted: iteration time limit reached"
-            result.e2el = now - result.start
-            self.results.append(result)
-            self.tracker.record(result)
-        self.in_flight.clear()
-        return self.results, max(end - self.start, 1e-9)
-
-    def _next_payload(self) -> tuple[dict[str, Any], int] | None:
-        if self.issued >= self.max_requests or asyncio.get_running_loop().time() >= self.deadline:
-            return None
-        self.issued += 1
-        prompt_tokens, output_tokens = self.scenario.sample(self.rng)
-        prompt = synthetic_prompt(prompt_tokens, self.rng)
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": output_tokens,
-            "temperature": self.params.get("temperature", 0.0),
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            # Exactly max_tokens tokens: ignore_eos is vLLM's and SGLang's;
-            # llama-cpp-python ignores it but honours min_tokens (as vLLM does).
-            "ignore_eos": True,
-            "min_tokens": output_tokens,
-        }
-        if self.chat:
-            payload["messages"] = [{"role": "user", "content": prompt}]
-        else:
-            payload["prompt"] = prompt
-        extra = self.params.get("extra_body")
-        if isinstance(extra, dict):
-            payload.update(extra)
-        return payload, prompt_tokens
-
-    async def _worker(self) -> None:
-        loop = asyncio.get_running_loop()
-        while (item := self._next_payload()) is not None:
-            payload, prompt_tokens = item
-            result = RequestResult(prompt_tokens=prompt_tokens, start=time.perf_counter())
-            key = id(result)
-            self.in_flight[key] = result
-            await _stream_request(self.client, self.url, payload, self.chat, result)
-            del self.in_flight[key]
-            self.results.append(result)
-            self.last_done = loop.time()
-            self.tracker.record(result)
-
-
-async def _stream_request(
-    client: httpx.AsyncClient,
-    url: str,
-    payload: dict[str, Any],
-    chat: bool,
-    result: RequestResult,
-) -> None:
-    """Send one streaming request, filling ``result`` (TTFT, ITLs, E2EL, tokens)."""
-    start = result.start
-    last: float | None = None
-    chunks = 0
-    usage_tokens: int | None = None
-    try:
-        async with client.stream("POST", url, content=orjson.dumps(payload)) as response:
-            if response.status_code != 200:
-                body = (await response.aread()).decode("utf-8", errors="replace")
-                result.error = f"HTTP {response.status_code}: {_error_message(body)}"
-                result.e2el = time.perf_counter() - start
-                return
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                now = time.perf_counter()
-                chunk = orjson.loads(data)
-                if "error" in chunk and not chunk.get("choices"):
-                    result.error = f"stream error: {_error_message(data)}"
-                    result.e2el = now - start
-                    return
-                usage = chunk.get("usage")
-                if usage:
-                    usage_tokens = usage.get("completion_tokens")
-                    result.prompt_tokens = usage.get("prompt_tokens") or result.prompt_tokens
-                choices = chunk.get("choices") or []
-                if not choices:
-                    continue
-                choice = choices[0]
-                if chat:
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content") or delta.get("reasoning_content")
-                else:
-                    text = choice.get("text")
-                if not text:
-                    continue
-                if last is None:
-                    result.ttft = now - start
-                else:
-                    result.itls.append(now - last)
-                last = now
-                chunks += 1
-        result.e2el = time.perf_counter() - start
-        result.output_tokens = usage_tokens or chunks
-        result.success = chunks > 0
-        if not result.success:
-            result.error = "the stream carried no tokens"
-    except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
-        result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        result.e2el = time.perf_counter() - start
-
-
-def _error_message(body: str) -> str:
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300]
-    if isinstance(obj, dict):
-        inner = obj.get("error", obj)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-        if isinstance(obj.get("detail"), str):
-            return str(obj["detail"])[:300]
-    return body[:300]

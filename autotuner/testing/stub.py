@@ -13,7 +13,8 @@ Timing, from the moment the request's body has been read (``received``):
   ``usage_gap`` after the last token chunk;
 * with ``empty_first_chunk``, a chunk with empty text (a chat role chunk, as
   vLLM sends) is written at once, before the first token;
-* ``error_rate`` of the requests (seeded draw) get HTTP 500 at once.
+* ``error_rate`` of the requests (seeded draw) get HTTP 500 at once;
+* ``connect_delay``: a new connection's first request is read that late.
 
 Timers fire up to about a millisecond late (the event loop's resolution); a
 server ``records`` the times it actually wrote (``record=True``) for tests
@@ -61,6 +62,8 @@ class StubConfig:
     empty_first_chunk: bool = False
     error_rate: float = 0.0
     """Fraction of requests answered with HTTP 500 (seeded by ``seed``)."""
+    connect_delay: float = 0.0
+    """A new connection's first request is read this late (a slow handshake, as TLS)."""
     default_max_tokens: int = 16
     model: str = "stub-model"
     seed: int = 0
@@ -165,6 +168,14 @@ class _Connection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
         self.server.stats.connections += 1
+        delay = self.server.config.connect_delay
+        if delay > 0:
+            self.transport.pause_reading()
+            self.server.loop.call_later(delay, self._resume)
+
+    def _resume(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
@@ -459,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--usage-gap-ms", type=float, default=0.0)
     parser.add_argument("--empty-first-chunk", action="store_true")
     parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--connect-delay-ms", type=float, default=0.0)
     parser.add_argument("--model", default="stub-model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-uvloop", action="store_true", help="use the stdlib event loop")
@@ -469,6 +481,7 @@ def main(argv: list[str] | None = None) -> None:
         usage_gap=args.usage_gap_ms / 1000,
         empty_first_chunk=args.empty_first_chunk,
         error_rate=args.error_rate,
+        connect_delay=args.connect_delay_ms / 1000,
         model=args.model,
         seed=args.seed,
     )

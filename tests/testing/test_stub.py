@@ -71,7 +71,8 @@ async def test_timing_is_what_was_asked() -> None:
             assert rec.first_token is not None and rec.last_token is not None
             assert rec.tokens == 5
             assert 0.05 <= rec.first_token - rec.received < 0.2
-            assert 0.08 <= rec.last_token - rec.first_token < 0.3
+            # Tokens keep to their absolute times, however late the first one was.
+            assert 0.13 <= rec.last_token - rec.received < 0.4
         ttfts = [r.first_token - r.received for r in stub.stats.records if r.first_token]
         assert abs(statistics.median(ttfts) - 0.05) < 0.01
 
