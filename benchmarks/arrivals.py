@@ -17,8 +17,8 @@ deviation equals their mean: a coefficient of variation (CV = sd / mean) of
   their own first). With n gaps the CV's sampling error is about 1/sqrt(n):
   0.016 at the default 4,000 requests.
 - ``schedule``: the load generator's own arrival schedule
-  (``autotuner.bench`` arrival times, when that module offers them), 100,000
-  draws: the CV of what the generator meant to send, free of timing noise.
+  (``autotuner.bench.arrivals.arrival_times``, seed 0), 100,000 gaps: the CV
+  of what the generator means to send, free of timing noise.
 """
 
 from __future__ import annotations
@@ -117,13 +117,14 @@ def _vllm_at_rate(url: str, args: argparse.Namespace, work: Path) -> None:
     )
 
 
-def schedule(rate: float, n: int) -> dict[str, Any] | None:
-    """The CV of the load generator's own schedule, if autotuner.bench exposes one."""
-    try:
-        from autotuner.bench import arrivals  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    times = list(arrivals.arrival_times(rate, n, burstiness=1.0, seed=0))
+def schedule(rate: float, n: int) -> dict[str, Any]:
+    """The CV of the load generator's own schedule: ``n`` gaps of ``arrival_times``."""
+    import itertools
+    import random
+
+    from autotuner.bench.arrivals import arrival_times
+
+    times = list(itertools.islice(arrival_times(rate, 1.0, random.Random(0)), n + 1))
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     return {"draws": len(gaps), "cv": cv(gaps), "rate": len(gaps) / (times[-1] - times[0])}
 

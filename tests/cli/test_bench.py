@@ -249,3 +249,76 @@ def test_against_the_simulator(cli: Cli, tmp_path: Path) -> None:
     assert all(lv["completed"] == 6 for lv in data["levels"])
     assert data["levels"][0]["total_output_tokens"] == 60
     assert "sim-cli-1B" in result.stderr
+
+
+def test_rate_levels_warmup_and_a_closed_level_beside_them(
+    stub: StubProcess, cli: Cli, tmp_path: Path
+) -> None:
+    out = tmp_path / "rates.json"
+    served = stub.requests_served()
+    result = cli(
+        "bench",
+        "--url",
+        stub.url,
+        "--scenario",
+        "D(5,3)",
+        "-c",
+        "2",
+        "--rate",
+        "50,inf",
+        "--warmup",
+        "4",
+        "--max-requests",
+        "10",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    levels = json.loads(out.read_text())["levels"]
+    assert [(lv["label"], lv["kind"], lv["completed"]) for lv in levels] == [
+        ("D(5,3) @ c=2", "concurrency", 10),
+        ("D(5,3) @ 50 req/s", "rate", 10),
+        ("D(5,3) @ inf req/s", "rate", 10),
+    ]
+    # Warm-up requests reach the server but not the figures.
+    assert stub.requests_served() - served >= 3 * (10 + 4)
+    assert set(_rows(result.stdout)) >= {"D(5,3) @ 50 req/s", "D(5,3) @ inf req/s"}
+    assert "level 2/3 D(5,3) @ 50 req/s" in result.stderr
+
+
+def test_sweep_runs_synchronous_throughput_then_rates_between(
+    stub: StubProcess, cli: Cli, tmp_path: Path
+) -> None:
+    out = tmp_path / "sweep.json"
+    args = ["--scenario", "D(5,2)", "--sweep", "2", "--max-requests", "8", "--json", str(out)]
+    result = cli("bench", "--url", stub.url, *args)
+    assert result.returncode == 0, result.stderr
+    levels = json.loads(out.read_text())["levels"]
+    assert [lv["kind"] for lv in levels] == ["synchronous", "throughput", "sweep", "sweep"]
+    low, high = sorted(float(lv["request_throughput"]) for lv in levels[:2])
+    rates = [float(lv["request_rate"]) for lv in levels[2:]]
+    assert low < rates[0] < rates[1] < high
+
+
+def _dataset_loader_is_a_placeholder() -> bool:
+    from autotuner.bench import dataset
+
+    return (dataset.__doc__ or "").startswith("Placeholder")
+
+
+@pytest.mark.skipif(
+    _dataset_loader_is_a_placeholder(),
+    reason="bench/dataset.py is the load generator's placeholder until the traffic branch lands",
+)
+def test_a_dataset_run_sends_the_files_prompts(stub: StubProcess, cli: Cli, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    # Seven words each: the stub counts a prompt's words as its tokens, and synthetic
+    # prompts of D(100,4) would count 100.
+    lines = [json.dumps({"prompt": f"question {i} one two three four five"}) for i in range(6)]
+    prompts.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "dataset.json"
+    args = ["--dataset", str(prompts), "--scenario", "D(100,4)", "--max-requests", "6"]
+    result = cli("bench", "--url", stub.url, *args, "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    level = json.loads(out.read_text())["levels"][0]
+    assert level["completed"] == 6 and level["total_input_tokens"] == 6 * 7
