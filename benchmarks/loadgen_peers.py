@@ -139,7 +139,7 @@ class StubProcess(ManagedProcess):
     ready_path = "/health"
 
     def __init__(self, flags: list[str], log: Path) -> None:
-        super().__init__(log=log, new_session=True)
+        super().__init__(log=log, new_session=True, env={"PYTHONPATH": str(ROOT)})
         self.flags = flags
 
     def args(self) -> list[str]:
