@@ -128,20 +128,37 @@ def _value(value: Any) -> str:
     return safe(value) if v is None else f"{v:.4g}"
 
 
+def _figure(value: Any, unit: Any) -> str:
+    v = _number(value)
+    if v is None:
+        return safe(value)
+    if unit == "s":
+        return f"{v:.4g}s"
+    if unit in ("", "ratio", "fraction", "share"):  # a share of requests (the error rate)
+        return f"{v:.1%}"
+    return f"{v:.4g}" + (safe(unit) if isinstance(unit, str) and unit else "")
+
+
 def describe_violation(violation: Mapping[str, Any]) -> str:
-    """``ttft.p90: 812 > 500 (margin 312)``, from whichever keys the violation carries."""
+    """``latency.p90: 1.5s > 1s (+50%, hard)``, from whichever keys the violation carries
+    (``slo``, ``metric``, ``actual``, ``threshold``, ``unit``, ``margin_ratio``, ``hard``)."""
     name = violation.get("slo") or violation.get("metric") or "slo"
     text = safe(name)
-    metric = violation.get("metric")
-    if metric and metric != name:
-        text += f" ({safe(metric)})"
+    unit = violation.get("unit")
     actual, threshold = violation.get("actual"), violation.get("threshold")
     if actual is not None or threshold is not None:
-        text += f": {_value(actual)} > {_value(threshold)}"
-    if violation.get("margin") is not None:
-        text += f" (margin {_value(violation['margin'])})"
-    if violation.get("hard_fail") is True:
-        text += ", hard"
+        text += f": {_figure(actual, unit)} > {_figure(threshold, unit)}"
+    details = []
+    ratio = _number(violation.get("margin_ratio"))
+    if ratio is not None and unit == "s":
+        details.append(f"+{ratio:.0%}")
+    elif ratio is None and _number(violation.get("margin")) is not None:
+        details.append(f"margin {_figure(violation['margin'], unit)}")
+    hard = violation.get("hard", violation.get("hard_fail"))
+    if isinstance(hard, bool):
+        details.append("hard" if hard else "soft")
+    if details:
+        text += f" ({', '.join(details)})"
     return text
 
 
@@ -199,7 +216,10 @@ def level_table(
             notes.append(f"! {label}: UNTRUSTED: {reason}")
         for violation in _violations(level):
             notes.append(f"x {label}: violates {describe_violation(violation)}")
-        if level.get("compliant") is False and not _violations(level):
+        excluded = level.get("excluded_reason")
+        if excluded and not _violations(level) and not _untrusted(level):
+            notes.append(f"  {label}: not scored: {safe(excluded)}")
+        elif level.get("compliant") is False and not _violations(level):
             notes.append(f"x {label}: not compliant with the SLOs")
         errors = level.get("errors")
         if isinstance(errors, list) and errors and _number(level.get("failed")):
@@ -237,12 +257,29 @@ def summary_line(summary: Mapping[str, Any]) -> str:
 
 
 def level_lines(metrics: Mapping[str, Any] | None, indent: str = "    ") -> list[str]:
-    """What ``watch`` prints under a finished experiment: its level table
-    (with the pooled row from the same metrics), or nothing without levels."""
+    """What ``watch`` prints under a finished experiment: its level table, with
+    a pooled row over every level (``pooled_all``, else the top-level figures of
+    older experiments, which were pooled), and which levels the score came from;
+    nothing without levels."""
     if not isinstance(metrics, Mapping):
         return []
     levels = metrics.get("levels")
     if not isinstance(levels, list) or not levels:
         return []
-    summary = metrics if metrics.get("completed") is not None else None
-    return [indent + line for line in level_table(levels, summary)]
+    pooled = metrics.get("pooled_all")
+    if not isinstance(pooled, Mapping):
+        pooled = metrics if metrics.get("completed") is not None else None
+    lines = level_table(levels, pooled)
+    scoring = metrics.get("scoring")
+    if isinstance(scoring, Mapping):
+        used = scoring.get("levels_used")
+        if isinstance(used, list) and used:
+            objective = scoring.get("objective")
+            lines.append(
+                "scored on: "
+                + ", ".join(safe(u) for u in used)
+                + (f" ({safe(objective)})" if objective else "")
+            )
+        if scoring.get("note"):
+            lines.append(f"note: {safe(scoring['note'])}")
+    return [indent + line for line in lines]

@@ -56,13 +56,26 @@ def test_untrusted_levels_and_violations_are_marked_and_explained() -> None:
     stored |= {
         "compliant": False,
         "slo_violations": [
+            # The scoring's form (autotuner.tuning.slo): seconds, a margin ratio, hard.
             {
                 "slo": "ttft.p90",
                 "metric": "p90_ttft_ms",
-                "threshold": 10,
-                "actual": 20.0,
-                "margin": 10.0,
+                "threshold": 0.01,
+                "actual": 0.02,
+                "unit": "s",
+                "margin": 0.01,
+                "margin_ratio": 1.0,
+                "hard": True,
                 "level": stored["label"],
+            },
+            {
+                "slo": "max_error_rate",
+                "threshold": 0.05,
+                "actual": 0.9,
+                "unit": "",
+                "margin": 0.85,
+                "margin_ratio": 17.0,
+                "hard": False,
             },
         ],
     }
@@ -72,7 +85,8 @@ def test_untrusted_levels_and_violations_are_marked_and_explained() -> None:
     notes = "\n".join(lines[3:])
     assert "! D(10,4) @ c=4: UNTRUSTED: client CPU 98% of a core" in notes
     assert "! D(10,4) @ c=4: UNTRUSTED: event-loop lag p99 41 ms" in notes
-    assert "x D(10,4) @ c=4: violates ttft.p90 (p90_ttft_ms): 20 > 10 (margin 10)" in notes
+    assert "x D(10,4) @ c=4: violates ttft.p90: 0.02s > 0.01s (+100%, hard)" in notes
+    assert "x D(10,4) @ c=4: violates max_error_rate: 90.0% > 5.0% (soft)" in notes
     assert "marks: ! untrusted" in notes and "x violates an SLO" in notes
     assert "* used for the score" in notes
 
@@ -127,3 +141,24 @@ def test_watch_prints_the_levels_under_a_finished_experiment(
     # An experiment that failed before any figure (its engine did not start) has no table.
     _print_event({"id": 10, "type": kind, "message": "m", "data": {"metrics": None}})
     assert capsys.readouterr().out.splitlines() == ["[10] " + kind + ": m"]
+
+
+def test_watch_pools_every_level_and_names_the_scored_ones() -> None:
+    """The scoring's stored form: top-level figures are the scored level's, the pooled
+    row comes from ``pooled_all``, and the levels the score used are named."""
+    low, high = _level([0.01] * 4, concurrency=1), _level([0.5] * 4, concurrency=64)
+    levels = [
+        low.to_dict() | {"compliant": True, "used_for_score": True},
+        high.to_dict() | {"compliant": False, "excluded_reason": "violates latency.p90"},
+    ]
+    metrics = {
+        **low.metrics,
+        "levels": levels,
+        "pooled_all": pool([low, high]),
+        "scoring": {"objective": "maximize_throughput", "levels_used": [low.label]},
+    }
+    lines = [line.strip() for line in level_lines(metrics)]
+    assert lines[3].split()[:4] == ["pooled", "(2", "levels)", "8/0"]
+    assert "x D(10,4) @ c=64: not compliant with the SLOs" not in lines
+    assert "D(10,4) @ c=64: not scored: violates latency.p90" in lines
+    assert lines[-1] == "scored on: D(10,4) @ c=1 (maximize_throughput)"
