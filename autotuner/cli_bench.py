@@ -242,40 +242,53 @@ def _served_model(base_url: str, api_key: str | None) -> str:
 class _ProgressView:
     """The running level and its live figures on standard error.
 
-    On a terminal one line is rewritten in place (at most 10 times a second);
-    otherwise a line is printed when a level starts and every ``interval`` s.
+    On a terminal one line is rewritten in place (at most every ``interval``
+    s, default 0.1); otherwise a line is printed when a level starts and every
+    ``interval`` s (default 2). Either way a level's last figures stay on
+    screen when the next level starts.
     """
 
-    def __init__(self, stream: Any = None, interval: float = 2.0) -> None:
+    def __init__(self, stream: Any = None, interval: float | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.interval = 0.1 if self.tty else interval
+        self.interval = interval if interval is not None else (0.1 if self.tty else 2.0)
         self.last_print = 0.0
         self.level: tuple[Any, ...] | None = None
-        self.dirty = False
+        self.latest: Any = None
+        self.shown = True
+        """Whether ``latest`` is what the screen shows."""
 
     def __call__(self, p: Any) -> None:
         level = (getattr(p, "run_index", None), getattr(p, "label", None))
         now = time.monotonic()
-        new_level = level != self.level
-        if not new_level and now - self.last_print < self.interval:
+        if level != self.level:
+            if self.latest is not None:
+                if not self.shown:
+                    self._show(self.latest)
+                if self.tty:
+                    self.stream.write("\n")  # keep the finished level's last figures
+            self.level = level
+        elif now - self.last_print < self.interval:
+            self.latest, self.shown = p, False
             return
-        if new_level and self.tty and self.dirty:
-            self.stream.write("\n")  # keep the finished level's last figures on screen
-        self.level = level
+        self.latest = p
+        self._show(p)
         self.last_print = now
-        line = self._line(p)
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + line[:200])
-            self.dirty = True
-        else:
-            self.stream.write(line + "\n")
         self.stream.flush()
 
+    def _show(self, p: Any) -> None:
+        line = self._line(p)
+        self.stream.write("\r\x1b[2K" + line[:200] if self.tty else line + "\n")
+        self.shown = True
+
     def close(self) -> None:
-        if self.tty and self.dirty:
+        if self.latest is None:
+            return
+        if not self.shown:
+            self._show(self.latest)
+        if self.tty:
             self.stream.write("\n")
-            self.stream.flush()
+        self.stream.flush()
 
     @staticmethod
     def _line(p: Any) -> str:

@@ -325,3 +325,45 @@ def test_a_dataset_run_sends_the_files_prompts(stub: StubProcess, cli: Cli, tmp_
     assert result.returncode == 0, result.stderr
     level = json.loads(out.read_text())["levels"][0]
     assert level["completed"] == 6 and level["total_input_tokens"] == 6 * 7
+
+
+def test_progress_rewrites_one_line_on_a_terminal() -> None:
+    import io
+
+    from autotuner.bench import BenchmarkProgress
+    from autotuner.cli_bench import _ProgressView
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def progress(index: int, done: int, label: str) -> BenchmarkProgress:
+        return BenchmarkProgress(
+            completed=done,
+            failed=0,
+            total=20,
+            elapsed=1.0,
+            fraction=done / 20,
+            scenario="D(1,1)",
+            concurrency=2,
+            run_index=index,
+            num_runs=2,
+            label=label,
+            request_throughput=12.5,
+        )
+
+    term = Terminal()
+    view = _ProgressView(term, interval=3600)  # nothing redrawn but what must be
+    view(progress(0, 1, "D(1,1) @ c=2"))
+    view(progress(0, 5, "D(1,1) @ c=2"))  # throttled, yet shown when the level ends
+    view(progress(1, 11, "D(1,1) @ 4 req/s"))
+    view(progress(1, 20, "D(1,1) @ 4 req/s"))
+    view.close()
+    text = term.getvalue()
+    # Rewritten in place within a level; each level's last figures are kept.
+    assert text.count("\r\x1b[2K") == 4 and text.count("\n") == 2
+    kept, last = text.split("\n")[:2]
+    assert kept.endswith("level 1/2 D(1,1) @ c=2  5/20 requests  0 failed  25%  12.5 req/s  1s")
+    assert last.endswith(
+        "level 2/2 D(1,1) @ 4 req/s  20/20 requests  0 failed  100%  12.5 req/s  1s"
+    )
