@@ -8,7 +8,7 @@ HAS_UI := $(wildcard frontend/package.json)
 HAS_E2E := $(wildcard frontend/e2e/run.mjs)
 UI_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.* -type f 2>/dev/null)
 
-.PHONY: run test test-python test-frontend test-e2e screenshots lint lint-frontend types check-types bench faults venv ui chromium clean
+.PHONY: run test test-python test-frontend test-e2e screenshots lint lint-frontend types check-types bench bench-loadgen loadgen-peers faults venv ui chromium clean
 
 run: venv ui  ## start the whole product (embedded mode) on http://127.0.0.1:8000
 	$(BIN)/autotuner serve
@@ -138,6 +138,20 @@ bench: venv  ## the figures of docs/benchmarks.md (medians of 3 runs each; about
 	$(BENCH) fanout --mode embedded --clients 1000 --rate 50
 	$(BENCH) idle --connections 10000
 	$(BENCH) idle --connections 10000 --deflate
+	$(MAKE) bench-loadgen
+
+# The load generator beside its peers (docs/benchmarks.md, "Load generator"): each
+# generator pinned to CPU 0, the stub to CPU 1. The peers live in venvs of their
+# own under ~/.cache/autotuner (vLLM's CPU build is about 3.5 GB, installed once).
+bench-loadgen: venv loadgen-peers  ## load-generator capacity, accuracy and arrivals (about 10 minutes)
+	$(BIN)/python benchmarks/loadgen_capacity.py requests
+	$(BIN)/python benchmarks/loadgen_capacity.py tokens
+	$(BIN)/python benchmarks/loadgen_accuracy.py
+	$(BIN)/python benchmarks/arrivals.py
+
+loadgen-peers:  ## vllm bench serve (vLLM's CPU build) and GuideLLM, each in its own venv
+	bash scripts/install_vllm.sh
+	bash scripts/install_guidellm.sh
 
 # Workers, API processes, Redis and PostgreSQL killed mid-task, a full disk, clients
 # that never read: the figures of docs/faults.md (a few minutes; needs PostgreSQL,

@@ -1,11 +1,10 @@
-"""The command line: ``serve``, ``worker``, ``run``, ``watch``, ``sim``."""
+"""The command line: ``serve``, ``worker``, ``run``, ``watch``, ``bench``, ``sim``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
+from autotuner.cli_bench import bench
+from autotuner.cli_levels import level_lines
+from autotuner.cli_levels import safe as _safe
 from autotuner.config import Settings
 
 app = typer.Typer(
@@ -173,19 +175,6 @@ def _load_spec(path: Path) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError) as exc:
         raise refuse(f"it holds a value JSON cannot carry ({exc})") from exc
     return spec
-
-
-# Control characters, lone surrogates, line and bidi separators: server-provided text
-# is printed with these escaped, so it cannot move the cursor, recolour or forge lines.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def _safe(value: Any) -> str:
-    """``value`` as text a terminal shows as written (escapes are JSON-style ``\\u001b``)."""
-    return _UNSAFE.sub(lambda m: _ESCAPES.get(m[0]) or f"\\u{ord(m[0]):04x}", str(value))
-
-
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 @app.command()
@@ -412,7 +401,15 @@ def _print_event(msg: dict[str, Any]) -> None:
         best = summary.get("best_parameters") or {}
         params = " ".join(f"--{_safe(k)} {_safe(v)}" for k, v in best.items())
         line += f"\n  best: score {summary['best_score']:.4g} with {params}"
+    if kind in ("experiment_completed", "experiment_failed"):
+        # Each load level's figures, SLO violations and untrusted marks.
+        line = "\n".join([line, *level_lines(data.get("metrics"))])
     print(line, flush=True)
+
+
+# Server-provided text is printed through _safe (autotuner.cli_levels.safe): escaped
+# control characters cannot move the cursor, recolour or forge lines.
+app.command()(bench)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

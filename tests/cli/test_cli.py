@@ -172,3 +172,19 @@ async def test_watch_fetches_by_rest_what_a_reconnect_cannot_replay(
         assert await _watch(f"http://127.0.0.1:{port}", 7) == 0
     assert asked == [0, 2, 4]
     assert [i for i, _ in _printed_events(capsys.readouterr().out)] == [1, 2, 3, 4, 5]
+
+
+def test_run_shows_each_experiments_levels(
+    finished: tuple[int, subprocess.CompletedProcess[str]],
+) -> None:
+    """Under every finished experiment: its level table (one level at c=16) and the
+    pooled row, with the figures the experiment stored."""
+    _, result = finished
+    lines = result.stdout.splitlines()
+    completed = [i for i, line in enumerate(lines) if "experiment_completed" in line]
+    assert len(completed) == 3
+    for i in completed:
+        assert "level" in lines[i + 1] and "TTFT ms mean/p50/p99" in lines[i + 1]
+        row = lines[i + 2].split()
+        assert row[:4] == ["D(100,100)", "@", "c=16", "40/0"], lines[i + 2]
+        assert lines[i + 3].split()[:4] == ["pooled", "(1", "levels)", "40/0"]
