@@ -203,6 +203,11 @@ def run(
                 typer.echo(f"server refused the task: {_safe(_detail(created))}", err=True)
                 raise typer.Exit(2)
             task = created.json()
+            for warning in task.get("warnings") or []:
+                typer.echo(
+                    f"warning: {_safe(warning.get('field'))}: {_safe(warning.get('message'))}",
+                    err=True,
+                )
             started = client.post(f"/api/tasks/{task['id']}/start")
             if started.status_code >= 400:
                 typer.echo(

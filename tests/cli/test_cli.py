@@ -121,6 +121,21 @@ def test_run_of_an_invalid_task_file_names_the_field(
     assert missing.returncode == 2 and "cannot read task file" in missing.stderr
 
 
+def test_run_prints_the_warnings_of_the_created_task(
+    server: AutotunerProcess, cli: Cli, tmp_path: Path
+) -> None:
+    spec = yaml.safe_load(EXAMPLE.read_text())
+    spec["task_name"] = "cli-warned"
+    spec["optimization"]["max_iterations"] = 1
+    spec["benchmark"]["burstiness"] = 0.5  # no open-loop level: accepted, has no effect
+    spec["benchmark"]["max_requests_per_iteration"] = 4
+    path = tmp_path / "warned.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = cli("run", str(path), "--server", server.url, timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert "warning: benchmark.burstiness:" in result.stderr
+
+
 def test_an_unreachable_server_exits_1_with_a_message(cli: Cli) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
     result = cli("run", str(EXAMPLE), "--server", nobody)
