@@ -6,8 +6,8 @@ a traffic scenario at one concurrency or request rate). Scoring:
 1. Every SLO (:mod:`autotuner.tuning.slo`) is checked at every level. A level
    with a hard violation is **excluded**; so is a level where no request
    completed, and a level flagged ``untrusted`` (the load generator was the
-   bottleneck), unless every level is untrusted: then those are scored and the
-   result says so (``untrusted``, ``note``).
+   bottleneck) while a trusted level can be scored; when every level left is
+   untrusted, those are scored and the result says so (``untrusted``, ``note``).
 2. With no level left the experiment is **infeasible**: it fails with no score,
    and ``reason`` says which level violated what.
 3. The objective is read from the levels left (the *compliant* ones):
@@ -221,16 +221,20 @@ def score_levels(
     key, factor, way, unit, best_level = _spec(objective)
     goodput_ms = dict(goodput_ms) if goodput_ms else None
     verdicts = _verdicts(levels, slo, goodput_ms)
-    all_untrusted = bool(verdicts) and all(v.level.untrusted for v in verdicts)
+    usable = [v for v in verdicts if v.excluded is None]
+    # Untrusted levels are left out while a trusted one can be scored; when none
+    # can, the untrusted ones are scored and the result says so.
+    all_untrusted = bool(usable) and all(v.level.untrusted for v in usable)
     notes: list[str] = []
     if all_untrusted:
         notes.append(
-            "every level was flagged untrusted (the load generator was the bottleneck); "
-            "they are scored anyway, so the score may understate the engine"
+            "every level that could be scored was flagged untrusted (the load generator "
+            "was the bottleneck); they are scored anyway, so the score may understate "
+            "the engine"
         )
     else:
-        for v in verdicts:
-            if v.level.untrusted and v.excluded is None:
+        for v in usable:
+            if v.level.untrusted:
                 v.excluded = "untrusted: " + "; ".join(v.level.untrusted)
     candidates = [v for v in verdicts if v.excluded is None]
     violations = [x for v in verdicts for x in v.violations]

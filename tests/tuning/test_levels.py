@@ -254,7 +254,7 @@ def test_maximize_goodput_counts_requests_meeting_every_per_request_slo() -> Non
     assert score_levels([calm], "maximize_goodput", None).hard_failed
 
 
-def test_untrusted_levels_are_not_used_unless_every_level_is() -> None:
+def test_untrusted_levels_are_not_used_while_a_trusted_one_can_be() -> None:
     low, high = _two_levels()
     high.untrusted = ["client CPU 98 %"]
     result = score_levels([low, high], "maximize_throughput", _slo())
@@ -267,7 +267,18 @@ def test_untrusted_levels_are_not_used_unless_every_level_is() -> None:
     result = score_levels([low, high], "maximize_throughput", _slo())
     assert result.objective_score == pytest.approx(high.metrics["output_throughput"])
     assert result.scoring["untrusted"] and result.stored_metrics()["untrusted"] is True
-    assert "every level was flagged untrusted" in result.scoring["note"]
+    assert "every level that could be scored was flagged untrusted" in result.scoring["note"]
+    # A trusted level that violates a hard SLO does not make the untrusted one unusable:
+    # the untrusted compliant level is scored, and the result says so.
+    low.untrusted = []
+    strict = _slo(**HARD_P90)  # low (1 s) passes, high (4 s) violates
+    high.untrusted = []
+    base = score_levels([low, high], "maximize_throughput", strict)
+    assert base.scoring["levels_used"] == [low.label]
+    low.untrusted = ["event-loop lag 40 ms"]
+    result = score_levels([low, high], "maximize_throughput", strict)
+    assert result.scoring["levels_used"] == [low.label] and result.scoring["untrusted"]
+    assert result.objective_score == pytest.approx(base.objective_score)
 
 
 def test_a_level_where_nothing_completed_is_excluded() -> None:
