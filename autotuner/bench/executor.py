@@ -8,7 +8,7 @@ measured. Measurement starts with the first measured send and stops sending
 after ``max_requests_per_iteration`` measured requests or
 ``max_time_per_iteration`` seconds from that start, whichever comes first.
 Requests still running then get as long again to finish before they are
-aborted (and, if measured, counted as failed). The level's ``duration`` runs
+aborted (and, if measured, counted as ``aborted``: neither completed nor failed). The level's ``duration`` runs
 from the first measured send to the last measured answer.
 """
 
@@ -168,6 +168,7 @@ class LevelRun:
             if measured:
                 aborted += 1
                 result.error = "aborted: iteration time limit reached"
+                result.aborted = True
                 result.e2el = now - result.start
                 self.results.append(result)
                 self.on_result(result)

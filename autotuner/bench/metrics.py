@@ -6,7 +6,12 @@ successive token chunks), end-to-end latency (E2EL), TPOT = (E2EL - TTFT) /
 
 Per run (one scenario x concurrency), in :func:`run_metrics`:
 
-* ``completed``, ``failed``, ``total_requests``, ``error_rate``, ``duration`` (s)
+* ``completed``, ``failed``, ``aborted``, ``total_requests``, ``error_rate``, ``duration`` (s):
+  ``aborted`` requests were still running when the level's time limit (and its
+  grace) ran out and were cut off by the load generator, as GuideLLM's
+  "incomplete" requests: they are neither completed nor failed, and
+  ``error_rate`` is ``failed / (total_requests - aborted)``, the share of the
+  requests that ended which ended in an error
 * ``total_input_tokens``, ``total_output_tokens`` (successful requests only)
 * ``request_throughput`` (req/s), ``output_throughput`` and
   ``total_token_throughput`` (tok/s), ``request_goodput`` (req/s meeting
@@ -37,6 +42,7 @@ PERCENTILES = (50, 90, 95, 99)
 TOTAL_KEYS = (
     "completed",
     "failed",
+    "aborted",
     "total_requests",
     "total_input_tokens",
     "total_output_tokens",
@@ -56,6 +62,8 @@ class RequestResult:
     e2el: float = 0.0
     itls: list[float] = field(default_factory=list)
     start: float = 0.0
+    aborted: bool = False
+    """Cut off by the load generator at the level's time limit (not an engine error)."""
 
     @property
     def tpot(self) -> float | None:
@@ -101,7 +109,9 @@ def run_metrics(
 ) -> dict[str, Any]:
     """Metrics of one run; ``duration`` is the wall time from first request to last answer."""
     ok = [r for r in results if r.success]
-    failed = len(results) - len(ok)
+    aborted = sum(1 for r in results if r.aborted and not r.success)
+    failed = len(results) - len(ok) - aborted
+    ended = len(results) - aborted
     duration = max(duration, 1e-9)
     total_in = sum(r.prompt_tokens for r in ok)
     total_out = sum(r.output_tokens for r in ok)
@@ -109,7 +119,8 @@ def run_metrics(
         "completed": len(ok),
         "failed": failed,
         "total_requests": len(results),
-        "error_rate": failed / len(results) if results else 0.0,
+        "aborted": aborted,
+        "error_rate": failed / ended if ended else 0.0,
         "duration": duration,
         "total_input_tokens": total_in,
         "total_output_tokens": total_out,

@@ -74,3 +74,12 @@ def test_pool_recomputes_every_figure_over_the_pooled_requests() -> None:
     samples = [r.e2el * 1000 for r in fast.results + slow.results]
     for p in (50, 90, 95, 99):
         assert s[f"p{p}_e2el_ms"] == pytest.approx(float(np.percentile(samples, p)))
+
+
+def test_requests_cut_off_at_the_time_limit_are_aborted_not_failed() -> None:
+    cut = RequestResult(error="aborted: iteration time limit reached", aborted=True, e2el=9.0)
+    broken = RequestResult(error="HTTP 500: boom", e2el=0.1)
+    m = run_metrics([_ok(0.1, 1.0, 11)] * 3 + [cut, broken], 10.0)
+    assert (m["completed"], m["failed"], m["aborted"], m["total_requests"]) == (3, 1, 1, 5)
+    assert m["error_rate"] == pytest.approx(1 / 4)  # of the requests that ended
+    assert m["mean_e2el_ms"] == pytest.approx(1000)  # only completed requests count

@@ -201,5 +201,6 @@ def test_run_shows_each_experiments_levels(
     for i in completed:
         assert "level" in lines[i + 1] and "TTFT ms mean/p50/p99" in lines[i + 1]
         row = lines[i + 2].split()
-        assert row[:4] == ["D(100,100)", "@", "c=16", "40/0"], lines[i + 2]
+        # "*": the level the score was read from.
+        assert row[:5] == ["*", "D(100,100)", "@", "c=16", "40/0"], lines[i + 2]
         assert lines[i + 3].split()[:4] == ["pooled", "(1", "levels)", "40/0"]
