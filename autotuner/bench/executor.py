@@ -8,8 +8,9 @@ measured. Measurement starts with the first measured send and stops sending
 after ``max_requests_per_iteration`` measured requests or
 ``max_time_per_iteration`` seconds from that start, whichever comes first.
 Requests still running then get as long again to finish before they are
-aborted (and, if measured, counted as ``aborted``: neither completed nor failed). The level's ``duration`` runs
-from the first measured send to the last measured answer.
+cut off (measured ones count as ``aborted``: neither completed nor failed).
+The level's ``duration`` runs from the first measured send to the last
+measured answer.
 """
 
 from __future__ import annotations
