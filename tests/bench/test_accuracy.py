@@ -86,13 +86,16 @@ async def test_an_empty_first_chunk_is_not_the_first_token() -> None:
         config,
         record=True,
         traffic_scenarios=["D(10,3)"],
-        num_concurrency=[2],
-        max_requests_per_iteration=4,
+        num_concurrency=[4],
+        # A median over 12 requests, as the test above: 4 let one late wake-up of a
+        # loaded machine decide it.
+        max_requests_per_iteration=12,
         additional_params={"endpoint": "chat"},
     )
     m = result.levels[0].metrics
-    assert close(m["median_ttft_ms"], true_figures(stub)["ttft"], TOLERANCE_MS)
-    assert m["total_output_tokens"] == 4 * 3
+    true = true_figures(stub)
+    assert close(m["median_ttft_ms"], true["ttft"], TOLERANCE_MS), (m["median_ttft_ms"], true)
+    assert m["total_output_tokens"] == 12 * 3
 
 
 async def test_warmup_requests_are_sent_first_and_left_out() -> None:
