@@ -90,7 +90,7 @@ def parameter_problem(
 def unknown_flag_message(schema: EngineSchema, name: str) -> str:
     """``'mem-fraction-static' is not a flag of vllm 0.32.0; ... 'gpu-memory-utilization'``."""
     where = "its argument parser" if schema.live else "the recorded list of its flags"
-    message = f"{name!r} is not a flag of {schema.label} ({where})"
+    message = f"parameter {name!r} is not a flag of {schema.label} ({where})"
     spelling = engine_spelling(name, schema.engine)
     if spelling is not None and schema.lookup(spelling.name) is not None:
         return f"{message}; {schema.engine}'s spelling of this setting is {spelling.hint()}"

@@ -121,7 +121,7 @@ class EngineSchema:
                 return None
             return f"takes true or false, not {value!r}"
         if isinstance(value, bool):
-            return f"is not a boolean flag of {self.engine}; give a {_what(flag)}, not {value!r}"
+            return f"is not a boolean flag of {self.engine}; give {_what(flag)}, not {value!r}"
         if flag.choices is not None:
             if str(value) in flag.choices:
                 return None
@@ -154,4 +154,4 @@ class EngineSchema:
 
 
 def _what(flag: Flag) -> str:
-    return {"int": "integer", "float": "number", "str": "text value"}.get(flag.type, flag.type)
+    return {"int": "an integer", "float": "a number", "str": "a text value"}.get(flag.type, "a value")

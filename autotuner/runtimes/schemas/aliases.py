@@ -43,7 +43,7 @@ class Spelling:
 
     def hint(self) -> str:
         if self.inverted:
-            return f"{self.name!r} (the same setting inverted: true there is false here)"
+            return f"{self.name!r} (inverted: give the opposite true/false)"
         return repr(self.name)
 
 
