@@ -47,9 +47,7 @@ def test_underscores_booleans_and_flags_the_simulator_does_not_model() -> None:
     assert parse_args([*sglang, "--chunked-prefill-size", "-1"]).enable_chunked_prefill is False
     assert parse_args([*sglang, "--max-prefill-tokens", "512"]).max_num_batched_tokens == 512
     assert parse_args([*sglang, "--disable-cuda-graph"]).enforce_eager is True
-    assert parse_args([*sglang, "--disable-radix-cache"]).ignored_flags == [
-        "--disable-radix-cache"
-    ]
+    assert parse_args([*sglang, "--disable-radix-cache"]).ignored_flags == ["--disable-radix-cache"]
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,17 @@ def test_malformed_json_and_unknown_route(url: str) -> None:
 )
 def test_memory_fraction_above_095_fails_at_startup_like_cuda_oom(engine: str, flag: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "autotuner.sim", "--sim-engine", engine, "--port", "1", flag, "0.97"],
+        [
+            sys.executable,
+            "-m",
+            "autotuner.sim",
+            "--sim-engine",
+            engine,
+            "--port",
+            "1",
+            flag,
+            "0.97",
+        ],
         capture_output=True,
         text=True,
         timeout=30,

@@ -12,12 +12,14 @@ engine's flags (canonical names, its boolean style).
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from autotuner.runtimes._process import parameter_args
 from autotuner.runtimes.schemas._load import (
     ENGINES,
     engine_key,
@@ -26,6 +28,8 @@ from autotuner.runtimes.schemas._load import (
 )
 from autotuner.runtimes.schemas._schema import EngineSchema, Flag
 from autotuner.runtimes.schemas.aliases import SAME_SETTING, Spelling, engine_spelling
+
+logger = logging.getLogger(__name__)
 
 Translate = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -58,9 +62,7 @@ def get_schema(
     try:
         return live_schema(key, python, cache_dir) or recorded
     except RuntimeError as exc:
-        import logging
-
-        logging.getLogger(__name__).warning("%s; using the recorded list", exc)
+        logger.warning("%s; using the recorded list", exc)
         return recorded
 
 
@@ -114,12 +116,7 @@ def schema_args(
         if translate is not None:
             value = next(iter(translate({name: value}).values()))
         if flag is None:
-            from autotuner.runtimes._process import parameter_args
-
-            style = (
-                "value" if any(f.bool_style == "value" for f in schema.flags.values()) else "flag"
-            )
-            args += parameter_args({name: value}, bool_style=style)
+            args += parameter_args({name: value}, bool_style=schema.unknown_bool_style)
             continue
         if isinstance(value, (list, tuple)):
             args += [flag.option, *(str(v) for v in value)]

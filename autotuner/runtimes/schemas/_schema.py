@@ -85,6 +85,14 @@ class EngineSchema:
             for spelling in (flag.name, *flag.aliases):
                 self._index.setdefault(normalize_flag(spelling), flag)
 
+    @property
+    def unknown_bool_style(self) -> str:
+        """How to write a boolean for a flag not in the list (``parameter_args``' style):
+        ``value`` where the engine writes booleans as values (llama.cpp), else ``flag``."""
+        if any(f.bool_style == "value" for f in self.flags.values()):
+            return "value"
+        return "flag"
+
     @classmethod
     def from_json(cls, document: Mapping[str, Any], *, live: bool) -> EngineSchema:
         flags = {name: Flag.from_json(name, e) for name, e in document["flags"].items()}
@@ -154,4 +162,6 @@ class EngineSchema:
 
 
 def _what(flag: Flag) -> str:
-    return {"int": "an integer", "float": "a number", "str": "a text value"}.get(flag.type, "a value")
+    return {"int": "an integer", "float": "a number", "str": "a text value"}.get(
+        flag.type, "a value"
+    )
