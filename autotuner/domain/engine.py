@@ -64,7 +64,7 @@ only where the operator allows custom engines, like ``command``."""
 class EngineSpec(BaseModel):
     """What a task adds to its engine's process besides the tuned parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     env: dict[str, str] = Field(default_factory=dict, max_length=MAX_ENV)
     """Environment variables added to the engine's (numbers are written as text)."""
