@@ -58,6 +58,7 @@ def parameter_problems(
     parameters: Mapping[str, Iterable[Any]] | Iterable[str],
     *,
     custom_command: bool = False,
+    engine_python: str | None = None,
 ) -> dict[str, str]:
     """Parameter name -> why a task on this engine may not tune it.
 
@@ -67,6 +68,8 @@ def parameter_problems(
     the wrong type. ``parameters`` maps names to their values (or is just the
     names). ``custom_command``: the task gives its own command template, which
     may start another engine, so only the owned flags are checked.
+    ``engine_python``: the interpreter the engine runs with (vLLM's own venv),
+    whose installed parser then is the schema (see ``schemas.get_schema``).
 
     Raises ``UnknownEngineError`` when ``local`` names an engine with no preset,
     or ``sim`` one it does not imitate. Other modes (``docker``, ``ome``: refused
@@ -78,7 +81,9 @@ def parameter_problems(
     )
     mode = deployment_mode.strip().lower()
     reserved, translate, engine = _engine_context(mode, base_runtime)
-    schema = get_schema(engine) if engine is not None and not custom_command else None
+    schema = None
+    if engine is not None and not custom_command:
+        schema = get_schema(engine, engine_python)
     problems = {}
     for name, given in values.items():
         problem = reserved_problem(name, reserved, translate)
@@ -99,6 +104,7 @@ def engine_arg_problems(
     parameter_names: Iterable[str] = (),
     *,
     custom_command: bool = False,
+    engine_python: str | None = None,
 ) -> dict[int, str]:
     """Index in ``engine.args`` -> why that argument may not be passed.
 
@@ -110,7 +116,9 @@ def engine_arg_problems(
     """
     mode = deployment_mode.strip().lower()
     reserved, translate, engine = _engine_context(mode, base_runtime)
-    schema = get_schema(engine) if engine is not None and not custom_command else None
+    schema = None
+    if engine is not None and not custom_command:
+        schema = get_schema(engine, engine_python)
     tuned = {normalize_flag(n): n for n in parameter_names}
     if schema is not None:
         for name in list(tuned.values()):

@@ -224,3 +224,41 @@ def test_engine_env_and_args_reach_the_engine_process(tmp_path: Path) -> None:
             await deployment.stop()
 
     asyncio.run(run())
+
+
+@pytest.mark.skipif(not VLLM_PYTHON.exists(), reason="vLLM's venv is not installed (make engines)")
+def test_an_installed_vllm_is_the_source_of_truth(tmp_path: Path) -> None:
+    schema = get_schema("vllm", str(VLLM_PYTHON), tmp_path)
+    assert schema.live and schema.version == recorded_schema("vllm").version
+    problems = parameter_problems(
+        "local", "vllm", {"mem-fraction-static": [0.5]}, engine_python=str(VLLM_PYTHON)
+    )
+    assert "(its argument parser)" in problems["mem-fraction-static"]
+
+
+def test_an_interpreter_without_the_engine_falls_back_to_the_recorded_list() -> None:
+    # This interpreter has no vLLM: the recorded list answers.
+    schema = get_schema("vllm", sys.executable)
+    assert not schema.live and schema.version == "0.32.0"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
+)
+def test_another_installed_version_is_read_from_its_parser_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autotuner.runtimes.schemas import _load
+    from autotuner.runtimes.schemas._schema import EngineSchema
+
+    real = recorded_schema("llama.cpp")
+    older = EngineSchema("llama.cpp", "0.0.1", real.source, {}, live=False)
+    monkeypatch.setattr(_load, "recorded_schema", lambda engine: older)
+    schema = _load.live_schema("llama.cpp", sys.executable, tmp_path)
+    assert schema is not None and schema.live and schema.version == real.version
+    assert schema.lookup("ctx_size") is None and schema.lookup("n_ctx") is not None
+    (cached,) = tmp_path.iterdir()
+    assert json.loads(cached.read_text())["flags"] == recorded_document("llama.cpp")["flags"]
+    monkeypatch.setattr(_load, "dump_live", lambda engine, python: pytest.fail("dumped twice"))
+    again = _load.live_schema("llama.cpp", sys.executable, tmp_path)
+    assert again is not None and set(again.flags) == set(schema.flags)
