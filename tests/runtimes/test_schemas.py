@@ -262,3 +262,89 @@ def test_another_installed_version_is_read_from_its_parser_once(
     monkeypatch.setattr(_load, "dump_live", lambda engine, python: pytest.fail("dumped twice"))
     again = _load.live_schema("llama.cpp", sys.executable, tmp_path)
     assert again is not None and set(again.flags) == set(schema.flags)
+
+
+_PARSE_WITH_VLLM = """
+import json, sys
+from vllm.entrypoints.launchers.cli_args import make_arg_parser
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+args = make_arg_parser(FlexibleArgumentParser()).parse_args(json.loads(sys.argv[1]))
+print(json.dumps({k: v for k, v in vars(args).items() if k in json.loads(sys.argv[2])}))
+"""
+
+
+@pytest.mark.skipif(not VLLM_PYTHON.exists(), reason="vLLM's venv is not installed (make engines)")
+def test_vllms_own_parser_reads_the_rendered_flags_as_meant(tmp_path: Path) -> None:
+    parameters = {
+        "enable-prefix-caching": False,
+        "enforce_eager": True,
+        "tp": 1,
+        "max-num-seqs": 8,
+        "max-model-len": 512,
+        "gpu-memory-utilization": 0.5,
+        "dtype": "bfloat16",
+    }
+    request = DeployRequest("t", 1, "vllm", "/models/smollm2", parameters, tmp_path)
+    command = LocalRuntime("vllm").build_command(request, "127.0.0.1", 9)
+    # What follows the launcher (`python -m ...api_server` or `vllm serve MODEL`).
+    flags = command[command.index("--host") :]
+    dests = ["enable_prefix_caching", "enforce_eager", "tensor_parallel_size", "max_num_seqs"]
+    dests += ["max_model_len", "gpu_memory_utilization", "dtype", "port"]
+    done = subprocess.run(
+        [str(VLLM_PYTHON), "-c", _PARSE_WITH_VLLM, json.dumps(flags), json.dumps(dests)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed == {
+        "enable_prefix_caching": False,
+        "enforce_eager": True,
+        "tensor_parallel_size": 1,
+        "max_num_seqs": 8,
+        "max_model_len": 512,
+        "gpu_memory_utilization": 0.5,
+        "dtype": "bfloat16",
+        "port": 9,
+    }
+
+
+_PARSE_WITH_LLAMA_CPP = """
+import argparse, json, sys
+from llama_cpp.server.cli import add_args_from_model
+from llama_cpp.server.settings import ModelSettings, ServerSettings
+parser = argparse.ArgumentParser()
+add_args_from_model(parser, ModelSettings)
+add_args_from_model(parser, ServerSettings)
+args = parser.parse_args(json.loads(sys.argv[1]))
+print(json.dumps({k: v for k, v in vars(args).items() if k in json.loads(sys.argv[2])}))
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
+)
+def test_llama_cpp_servers_own_parser_reads_the_rendered_flags_as_meant(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(16))
+    parameters = {"ctx-size": 512, "flash-attn": False, "use_mmap": True, "ctk": "q8_0", "t": 2}
+    request = DeployRequest("t", 1, "llama.cpp", str(gguf), parameters, tmp_path)
+    command = LocalRuntime("llama.cpp").build_command(request, "127.0.0.1", 9)
+    flags = command[command.index("--model") :]
+    dests = ["n_ctx", "flash_attn", "use_mmap", "type_k", "n_threads", "interrupt_requests"]
+    done = subprocess.run(
+        [sys.executable, "-c", _PARSE_WITH_LLAMA_CPP, json.dumps(flags), json.dumps(dests)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "n_ctx": 512,
+        "flash_attn": False,
+        "use_mmap": True,
+        "type_k": 8,
+        "n_threads": 2,
+        "interrupt_requests": False,
+    }
