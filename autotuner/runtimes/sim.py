@@ -41,9 +41,10 @@ class SimRuntime(Runtime):
     """
 
     name = "sim"
-    reserved = COMMON_RESERVED
+    reserved = COMMON_RESERVED | {"sim-engine"}
     """Flags ``build_command`` sets (the simulator also reads --model-path and
-    --served-model-name): never task parameters. ``--sim-*`` knobs may be tuned."""
+    --served-model-name; ``--sim-engine`` follows ``base_runtime``): never task
+    parameters. The other ``--sim-*`` knobs may be tuned."""
 
     def build_command(self, request: DeployRequest, host: str, port: int) -> list[str]:
         command = [sys.executable, "-m", "autotuner.sim", "--host", host, "--port", str(port)]
