@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         description="Origins (scheme://host[:port], comma-separated, '*' for any) allowed to "
         "write and open WebSockets besides the server's own origin",
     )
+    allow_custom_engines: bool = Field(
+        default=False,
+        description="Let tasks give their own engine command template (engine.command) and "
+        "code-loading environment variables (LD_PRELOAD, PYTHONPATH, ...): anyone who may "
+        "create tasks can then run any command on the workers. Off by default",
+    )
     frontend_dir: Path | None = Field(
         default=None, description="Built UI to serve at /; default the packaged or repo build"
     )

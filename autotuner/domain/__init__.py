@@ -14,6 +14,7 @@ accepted in the format the README describes (``examples/`` holds some).
   :class:`Event`.
 """
 
+from autotuner.domain.engine import EngineSpec
 from autotuner.domain.entities import (
     MAX_ID,
     Event,
@@ -43,6 +44,7 @@ from autotuner.domain.spec import (
 from autotuner.domain.traffic import PlannedLevel, level_count, plan_levels
 
 __all__ = [
+    "EngineSpec",
     "MAX_ID",
     "MAX_TOKENS",
     "BenchmarkSpec",

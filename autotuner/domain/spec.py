@@ -39,6 +39,7 @@ from autotuner.domain._checks import (
     runtime_name,
     text_problem,
 )
+from autotuner.domain.engine import EngineSpec
 from autotuner.domain.scenarios import check_scenario
 from autotuner.domain.traffic import request_rate_value, task_warnings, traffic_problems
 
@@ -409,6 +410,8 @@ class TaskSpec(_Spec):
     optimization: OptimizationSpec = Field(default_factory=OptimizationSpec)
     slo: SLOSpec | None = None
     benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    """Environment, extra arguments and (operator-gated) command template of the engine."""
 
     @field_validator("task_name")
     @classmethod

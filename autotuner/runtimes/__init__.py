@@ -9,8 +9,10 @@ names a task may not tune on its engine (the flags the product sets itself).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+from autotuner.domain import EngineSpec
 from autotuner.runtimes._base import Deployment, DeploymentError, DeployRequest, Runtime
 from autotuner.runtimes._flags import COMMON_RESERVED, normalize_flag, reserved_problem
 from autotuner.runtimes._orphans import reap_orphans
@@ -22,7 +24,8 @@ from autotuner.runtimes.local import (
     UnknownEngineError,
     get_preset,
 )
-from autotuner.runtimes.sim import SimRuntime
+from autotuner.runtimes.schemas import get_schema, parameter_problem, unknown_flag_message
+from autotuner.runtimes.sim import SIM_ENGINES, SIM_KNOBS, SimRuntime, sim_engine
 
 SUPPORTED_MODES = ("sim", "local")
 
@@ -50,34 +53,153 @@ def get_runtime(deployment_mode: str, base_runtime: str) -> Runtime:
 
 
 def parameter_problems(
-    deployment_mode: str, base_runtime: str, names: Iterable[str]
+    deployment_mode: str,
+    base_runtime: str,
+    parameters: Mapping[str, Iterable[Any]] | Iterable[str],
+    *,
+    custom_command: bool = False,
+    engine_python: str | None = None,
 ) -> dict[str, str]:
     """Parameter name -> why a task on this engine may not tune it.
 
-    Raises ``UnknownEngineError`` when ``local`` names an engine with no preset.
-    Other modes (``docker``, ``ome``: refused when started) are checked against
-    the preset of ``base_runtime`` when there is one.
+    Refused: flags the product sets itself (``_flags``), and, where the engine
+    has a schema (``schemas``: vLLM, SGLang, llama.cpp, also for the simulator,
+    which imitates vLLM or SGLang), names the engine does not know and values of
+    the wrong type. ``parameters`` maps names to their values (or is just the
+    names). ``custom_command``: the task gives its own command template, which
+    may start another engine, so only the owned flags are checked.
+    ``engine_python``: the interpreter the engine runs with (vLLM's own venv),
+    whose installed parser then is the schema (see ``schemas.get_schema``).
+
+    Raises ``UnknownEngineError`` when ``local`` names an engine with no preset,
+    or ``sim`` one it does not imitate. Other modes (``docker``, ``ome``: refused
+    when started) are checked against the preset of ``base_runtime`` when there
+    is one.
     """
+    values: Mapping[str, Iterable[Any]] = (
+        parameters if isinstance(parameters, Mapping) else dict.fromkeys(parameters, ())
+    )
     mode = deployment_mode.strip().lower()
-    translate = None
-    reserved: frozenset[str] = COMMON_RESERVED
-    if mode == "sim":
-        reserved = SimRuntime.reserved
-    elif mode == "local":
-        preset = get_preset(base_runtime)
-        reserved, translate = preset.reserved, preset.translate
-    else:
-        try:
-            preset = get_preset(base_runtime)
-            reserved, translate = preset.reserved, preset.translate
-        except UnknownEngineError:
-            pass
+    reserved, translate, engine = _engine_context(mode, base_runtime)
+    schema = None
+    if engine is not None and not custom_command:
+        schema = get_schema(engine, engine_python)
     problems = {}
-    for name in names:
+    for name, given in values.items():
         problem = reserved_problem(name, reserved, translate)
+        if problem is None and schema is not None:
+            if mode == "sim" and normalize_flag(name).startswith("sim-"):
+                problem = _sim_knob_problem(name)
+            else:
+                problem = parameter_problem(schema, name, given, translate)
         if problem is not None:
             problems[name] = problem
     return problems
+
+
+def engine_arg_problems(
+    deployment_mode: str,
+    base_runtime: str,
+    args: Iterable[str],
+    parameter_names: Iterable[str] = (),
+    *,
+    custom_command: bool = False,
+    engine_python: str | None = None,
+) -> dict[int, str]:
+    """Index in ``engine.args`` -> why that argument may not be passed.
+
+    Each flag in ``args`` (``--x``, ``--x=1``, ``-q``; values are not checked) is
+    refused when the product sets it, when it is tuned in ``parameters`` (the
+    two would contradict each other), and, without ``custom_command``, when the
+    engine's schema does not know it. Raises ``UnknownEngineError`` as
+    ``parameter_problems`` does.
+    """
+    mode = deployment_mode.strip().lower()
+    reserved, translate, engine = _engine_context(mode, base_runtime)
+    schema = None
+    if engine is not None and not custom_command:
+        schema = get_schema(engine, engine_python)
+    tuned = {normalize_flag(n): n for n in parameter_names}
+    if schema is not None:
+        for name in list(tuned.values()):
+            flag = schema.lookup(name if translate is None else next(iter(translate({name: 0}))))
+            if flag is not None:
+                tuned[normalize_flag(flag.name)] = name
+    problems: dict[int, str] = {}
+    for i, arg in enumerate(args):
+        if not arg.startswith("-") or _is_number(arg):
+            continue
+        name = arg.partition("=")[0]
+        problem = reserved_problem(name.lstrip("-"), reserved)
+        flag = schema.lookup(name) if schema is not None else None
+        key = normalize_flag(flag.name if flag is not None else name)
+        if problem is None and key in tuned:
+            problem = f"{name} is tuned in parameters ({tuned[key]!r}); remove it from engine.args"
+        sim_knob = mode == "sim" and key in SIM_KNOBS
+        if problem is None and schema is not None and flag is None and not sim_knob:
+            problem = unknown_flag_message(schema, name)
+        if problem is not None:
+            problems[i] = problem
+    return problems
+
+
+def engine_extra(engine: EngineSpec, *, allow_custom: bool) -> dict[str, Any]:
+    """``DeployRequest.extra`` from a task's ``engine`` section: ``env``, ``args``, ``command``.
+
+    Raises ``DeploymentError`` for a command template or a code-loading variable
+    when the operator does not allow custom engines (a task stored before the
+    setting was turned off is refused here, not run).
+    """
+    if not allow_custom and (engine.command is not None or engine.code_env()):
+        raise DeploymentError(
+            "the task gives its own engine command or code-loading environment "
+            "(engine.command, engine.env), and this worker does not allow custom engines "
+            "(AUTOTUNER_ALLOW_CUSTOM_ENGINES)"
+        )
+    extra: dict[str, Any] = {}
+    if engine.env:
+        extra["env"] = dict(engine.env)
+    if engine.args:
+        extra["args"] = list(engine.args)
+    if engine.command is not None:
+        extra["command"] = engine.command
+    return extra
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _engine_context(
+    mode: str, base_runtime: str
+) -> tuple[frozenset[str], Callable[[dict[str, Any]], dict[str, Any]] | None, str | None]:
+    """(flags the product owns, the preset's name translation, the schema's engine)."""
+    if mode == "sim":
+        engine = sim_engine(base_runtime)
+        if engine is None:
+            raise UnknownEngineError(
+                f"base_runtime {base_runtime!r}: the simulator (deployment_mode 'sim') "
+                f"imitates {' or '.join(SIM_ENGINES)}; use one of them"
+            )
+        return SimRuntime.reserved, None, engine
+    if mode == "local":
+        preset = get_preset(base_runtime)
+        return preset.reserved, preset.translate, preset.schema
+    try:
+        preset = get_preset(base_runtime)
+    except UnknownEngineError:
+        return COMMON_RESERVED, None, None
+    return preset.reserved, preset.translate, preset.schema
+
+
+def _sim_knob_problem(name: str) -> str | None:
+    if normalize_flag(name) in SIM_KNOBS:
+        return None
+    return f"{name!r} is not a knob of the simulator; its own are {', '.join(sorted(SIM_KNOBS))}"
 
 
 __all__ = [
@@ -94,6 +216,8 @@ __all__ = [
     "SimRuntime",
     "UnknownEngineError",
     "UnsupportedDeploymentModeError",
+    "engine_arg_problems",
+    "engine_extra",
     "get_preset",
     "get_runtime",
     "normalize_flag",

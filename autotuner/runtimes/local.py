@@ -12,9 +12,11 @@ Presets (``base_runtime``):
   names are translated to the server's flags (``ctx-size`` -> ``--n_ctx``, see
   ``llamacpp``). Requests queue rather than interrupt the one being streamed.
 
-The experiment's parameters are appended as ``--name value`` flags, except the
-flags each preset sets itself (``EnginePreset.reserved``), which tasks may not
-tune (see ``_flags``). A custom
+The experiment's parameters are appended as the engine's flags, spelled and
+styled as its parser has them (``schemas``: ``enable-prefix-caching: false`` ->
+``--no-enable-prefix-caching`` on vLLM), except the flags each preset sets
+itself (``EnginePreset.reserved``), which tasks may not tune (see ``_flags``).
+A custom
 template can be given as ``request.extra["command"]`` (a string, formatted with
 ``{model}``, ``{name}`` (the task's model name), ``{host}``, ``{port}``,
 ``{python}`` and split like a shell would).
@@ -34,6 +36,7 @@ from autotuner.runtimes import llamacpp
 from autotuner.runtimes._base import DeploymentError, DeployRequest, Runtime
 from autotuner.runtimes._flags import COMMON_RESERVED
 from autotuner.runtimes._process import ProcessDeployment, launch, parameter_args
+from autotuner.runtimes.schemas import get_schema, schema_args
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,17 @@ class EnginePreset:
     """How to install ``module``, for the error when it is missing."""
     reserved: frozenset[str] = COMMON_RESERVED
     """Flags the template (or the product's promises) own: never task parameters."""
+    schema: str | None = None
+    """The engine whose flag schema checks and renders the parameters (``schemas``)."""
 
 
 PRESETS: dict[str, EnginePreset] = {
-    "vllm": EnginePreset("vllm", "vllm serve {model} --host {host} --port {port}"),
+    "vllm": EnginePreset("vllm", "vllm serve {model} --host {host} --port {port}", schema="vllm"),
     "sglang": EnginePreset(
         "sglang",
         "{python} -m sglang.launch_server --model-path {model} --host {host} --port {port}",
         # SGLang takes --model as --model-path's alias; COMMON_RESERVED has both.
+        schema="sglang",
     ),
     "llama.cpp": EnginePreset(
         "llama.cpp",
@@ -78,6 +84,7 @@ PRESETS: dict[str, EnginePreset] = {
         module="llama_cpp.server",
         install_hint="run `make engines` (or pip install 'llama-cpp-python[server]')",
         reserved=COMMON_RESERVED | llamacpp.RESERVED_FLAGS,
+        schema="llama.cpp",
     ),
 }
 _ALIASES = {"llama_cpp": "llama.cpp", "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp"}
@@ -125,10 +132,15 @@ class LocalRuntime(Runtime):
         }
         # Split first, then format each word: a model path with spaces stays one argument.
         command = [word.format(**fields) for word in shlex.split(template)]
-        parameters = request.parameters
-        if self.preset.translate is not None:
-            parameters = self.preset.translate(parameters)
-        command += parameter_args(parameters, bool_style=self.preset.bool_style)
+        if self.preset.schema is not None and not request.extra.get("command"):
+            # The engine's canonical spellings and boolean style (``--no-x``, ``--x false``).
+            schema = get_schema(self.preset.schema)
+            command += schema_args(schema, request.parameters, self.preset.translate)
+        else:
+            parameters = request.parameters
+            if self.preset.translate is not None:
+                parameters = self.preset.translate(parameters)
+            command += parameter_args(parameters, bool_style=self.preset.bool_style)
         command += [str(a) for a in request.extra.get("args", [])]
         return command
 

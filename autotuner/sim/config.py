@@ -1,9 +1,11 @@
-"""Command line of the simulated engine: vLLM and SGLang flag names for the same knobs.
+"""Command line of the simulated engine: the flags of the engine it imitates.
 
 The simulator is started with the flags a real engine would get, so one task
-file works against the simulator and against vLLM or SGLang. Unknown flags are
-accepted and ignored (with a log line), as a tuned parameter may mean nothing
-to the simulator.
+file works against the simulator and against vLLM or SGLang. It imitates one
+engine at a time (``--sim-engine vllm|sglang``) and takes that engine's
+spellings only: ``--mem-fraction-static`` is refused when imitating vLLM, as
+vLLM refuses it. The engine's other flags are accepted and ignored (with a log
+line), as a tuned parameter may mean nothing to the simulator.
 """
 
 from __future__ import annotations
@@ -14,23 +16,13 @@ from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f", "none"}
-
-
-def _bool(value: str) -> bool:
-    text = value.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
-
 
 @dataclass
 class SimConfig:
     """Everything the simulated engine needs, after alias resolution."""
 
+    engine: str = "vllm"
+    """The engine imitated, whose flag names the simulator takes (``--sim-engine``)."""
     model: str = "autotuner-sim-model"
     served_model_name: str | None = None
     host: str = "127.0.0.1"
@@ -61,66 +53,109 @@ class SimConfig:
         return self.served_model_name or self.model
 
 
-def _parser() -> argparse.ArgumentParser:
+ENGINES = ("vllm", "sglang")
+"""The engines the simulator imitates (``--sim-engine``): it takes that engine's flags only."""
+
+
+def _parser(engine: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autotuner sim",
         description="autotuner simulator: a simulated OpenAI-compatible LLM engine "
-        "(no GPU, no model; latency follows a model of the engine flags).",
+        "(no GPU, no model; latency follows a model of the engine flags). It takes the "
+        "flags of the engine it imitates (--sim-engine vllm|sglang), as that engine spells them.",
         allow_abbrev=False,
     )
     add = p.add_argument
-    add("--model", "--model-path", dest="model", default=SimConfig.model)
+    add("--sim-engine", dest="engine", choices=ENGINES, default=engine)
     add("--served-model-name", dest="served_model_name", default=None)
     add("--host", default=SimConfig.host)
     add("--port", type=int, default=SimConfig.port)
-    add("--seed", "--random-seed", dest="seed", type=int, default=0)
-    add("--max-num-seqs", "--max-running-requests", dest="max_num_seqs", type=int, default=256)
-    add(
-        "--gpu-memory-utilization",
-        "--mem-fraction-static",
-        dest="gpu_memory_utilization",
-        type=float,
-        default=0.9,
-    )
-    add("--tensor-parallel-size", "--tp-size", "--tp", dest="tensor_parallel_size", type=int)
-    add(
-        "--max-num-batched-tokens",
-        "--chunked-prefill-size",
-        "--max-prefill-tokens",
-        dest="max_num_batched_tokens",
-        type=int,
-        default=None,
-    )
-    add(
-        "--enable-chunked-prefill",
-        dest="enable_chunked_prefill",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=None,
-    )
-    add("--no-enable-chunked-prefill", dest="enable_chunked_prefill", action="store_false")
-    add("--disable-chunked-prefill", dest="enable_chunked_prefill", action="store_false")
-    add("--schedule-policy", "--scheduling-policy", dest="schedule_policy", default="fcfs")
-    add("--max-model-len", "--context-length", dest="max_model_len", type=int, default=4096)
-    add("--kv-cache-dtype", dest="kv_cache_dtype", default="auto")
-    add("--quantization", "-q", dest="quantization", default=None)
-    add(
-        "--enforce-eager",
-        "--disable-cuda-graph",
-        dest="enforce_eager",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=False,
-    )
     add("--log-level", dest="log_level", default="info")
     add("--sim-time-scale", dest="time_scale", type=float, default=1.0)
     add("--sim-load-time", dest="load_time", type=float, default=0.0)
     add("--sim-gpu-memory-gib", dest="gpu_memory_gib", type=float, default=80.0)
     add("--sim-num-gpus", dest="num_gpus", type=int, default=8)
     add("--sim-kv-tokens-per-gpu", dest="kv_tokens_per_gpu", type=int, default=40_000)
+    add("--kv-cache-dtype", dest="kv_cache_dtype", default="auto")
+    if engine == "sglang":
+        add("--model-path", "--model", dest="model", default=SimConfig.model)
+        add("--random-seed", dest="seed", type=int, default=0)
+        add("--max-running-requests", dest="max_num_seqs", type=int, default=256)
+        add("--mem-fraction-static", dest="gpu_memory_utilization", type=float, default=0.9)
+        add("--tp-size", "--tensor-parallel-size", dest="tensor_parallel_size", type=int)
+        add(
+            "--chunked-prefill-size",
+            "--max-prefill-tokens",
+            dest="max_num_batched_tokens",
+            type=int,
+            default=None,
+        )
+        add("--schedule-policy", dest="schedule_policy", default="fcfs")
+        add("--context-length", dest="max_model_len", type=int, default=4096)
+        add("--quantization", dest="quantization", default=None)
+        add("--disable-cuda-graph", dest="enforce_eager", action="store_true")
+        p.set_defaults(enable_chunked_prefill=None)
+    else:
+        add("--model", dest="model", default=SimConfig.model)
+        add("--seed", dest="seed", type=int, default=0)
+        add("--max-num-seqs", dest="max_num_seqs", type=int, default=256)
+        add(
+            "--gpu-memory-utilization",
+            "--device-memory-utilization",
+            dest="gpu_memory_utilization",
+            type=float,
+            default=0.9,
+        )
+        add("--tensor-parallel-size", "-tp", dest="tensor_parallel_size", type=int)
+        add("--max-num-batched-tokens", dest="max_num_batched_tokens", type=int, default=None)
+        add(
+            "--enable-chunked-prefill",
+            dest="enable_chunked_prefill",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+        )
+        add("--scheduling-policy", dest="schedule_policy", default="fcfs")
+        add("--max-model-len", dest="max_model_len", type=int, default=4096)
+        add("--quantization", "-q", dest="quantization", default=None)
+        add(
+            "--enforce-eager",
+            dest="enforce_eager",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+        )
     return p
+
+
+def _engine(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--sim-engine" and i + 1 < len(argv):
+            return argv[i + 1] if argv[i + 1] in ENGINES else "vllm"
+        if arg.startswith("--sim-engine="):
+            value = arg.partition("=")[2]
+            return value if value in ENGINES else "vllm"
+    return "vllm"
+
+
+def _unknown_to_engine(engine: str, unknown: list[str]) -> list[str]:
+    """Flags among ``unknown`` that the imitated engine itself would refuse."""
+    from autotuner.runtimes.schemas import get_schema
+
+    schema = get_schema(engine)
+    refused = []
+    for arg in unknown:
+        if not arg.startswith("-") or _is_number(arg):
+            continue
+        if schema.lookup(arg.partition("=")[0]) is None:
+            refused.append(arg.partition("=")[0])
+    return refused
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _normalize(argv: list[str]) -> list[str]:
@@ -135,12 +170,26 @@ def _normalize(argv: list[str]) -> list[str]:
 
 
 def parse_args(argv: list[str]) -> SimConfig:
-    """Parse engine flags; unknown ones are recorded in ``ignored_flags``, never fatal.
+    """Parse the imitated engine's flags (``--sim-engine``, default vllm).
 
-    Raises ``SystemExit`` (argparse) when a known flag has a malformed value.
+    Flags of that engine the simulator does not model are recorded in
+    ``ignored_flags``; a flag the engine does not have (another engine's
+    spelling, say ``--mem-fraction-static`` for vLLM) is refused as the engine
+    would refuse it. Raises ``SystemExit`` (argparse, code 2) then and when a
+    known flag has a malformed value.
     """
-    ns, unknown = _parser().parse_known_args(_normalize(argv))
+    argv = _normalize(argv)
+    engine = _engine(argv)
+    parser = _parser(engine)
+    ns, unknown = parser.parse_known_args(argv)
+    refused = _unknown_to_engine(engine, unknown)
+    if refused:
+        parser.error(
+            f"unrecognized arguments: {' '.join(refused)} (not flags of {engine}, "
+            "which the simulator imitates)"
+        )
     cfg = SimConfig(
+        engine=ns.engine,
         model=ns.model,
         served_model_name=ns.served_model_name,
         host=ns.host,

@@ -28,7 +28,13 @@ from autotuner.bench import BenchmarkProgress, BenchmarkResult, run_benchmark
 from autotuner.config import Settings
 from autotuner.domain import EventType, ExperimentPublic, ExperimentStatus, TaskPublic, TaskSpec
 from autotuner.events.payloads import benchmark_progress_event, experiment_event
-from autotuner.runtimes import Deployment, DeploymentError, DeployRequest, Runtime
+from autotuner.runtimes import (
+    Deployment,
+    DeploymentError,
+    DeployRequest,
+    Runtime,
+    engine_extra,
+)
 from autotuner.store import Store, utcnow
 from autotuner.tuning import goodput_thresholds, score_levels
 
@@ -151,6 +157,7 @@ class ExperimentRun:
                 parameters=self.parameters,
                 log_dir=self.settings.logs_dir / f"task-{self.task.id}" / f"exp-{self.number}",
                 timeout=spec.optimization.timeout_per_iteration,
+                extra=engine_extra(spec.engine, allow_custom=self.settings.allow_custom_engines),
             )
         )
         exp = await self.store.update_experiment(

@@ -271,7 +271,8 @@ def test_what_the_bounds_accept_is_stored_and_runs_to_its_final_event(
     every event and the task ends with its final event recorded."""
     spec = _spec(
         description="ünïcödé ✓ " * 900 + "\nmulti-line descriptions are fine",
-        parameters={"max-num-seqs": [8], "sim-extra": [2**63 - 1, -(2**63), 1e308, "x" * 1000]},
+        # load-format: a vLLM flag that takes any text and the simulator ignores.
+        parameters={"max-num-seqs": [8], "load-format": [2**63 - 1, -(2**63), 1e308, "x" * 1000]},
         optimization={"strategy": "grid_search", "max_iterations": 1},
         runtime_image_tag=_nested(31),
     )
@@ -279,7 +280,7 @@ def test_what_the_bounds_accept_is_stored_and_runs_to_its_final_event(
     created = api.post("/api/tasks", json=spec)
     assert created.status_code == 201, created.text
     task = created.json()
-    assert task["spec"]["parameters"]["sim-extra"] == [2**63 - 1, -(2**63), 1e308, "x" * 1000]
+    assert task["spec"]["parameters"]["load-format"] == [2**63 - 1, -(2**63), 1e308, "x" * 1000]
     assert task["spec"]["runtime_image_tag"] == _nested(31)
     assert api.get(f"/api/tasks/{task['id']}").json()["spec"] == task["spec"]
 
@@ -300,8 +301,8 @@ def test_what_the_bounds_accept_is_stored_and_runs_to_its_final_event(
     assert events[0]["data"]["task"]["spec"]["runtime_image_tag"] == _nested(31)
     # The extreme value went to the engine as the number itself, and only once.
     experiments = api.get(f"/api/experiments/task/{task['id']}").json()
-    assert experiments and experiments[0]["parameters"]["sim-extra"] == 2**63 - 1
-    assert "--sim-extra 9223372036854775807" in (experiments[0]["engine_command"] or "")
+    assert experiments and experiments[0]["parameters"]["load-format"] == 2**63 - 1
+    assert "--load-format 9223372036854775807" in (experiments[0]["engine_command"] or "")
 
 
 def test_seed_task_files_and_examples_still_pass(api: httpx.Client) -> None:
@@ -383,7 +384,9 @@ def test_a_huge_parameter_list_is_refused_at_once(api: httpx.Client) -> None:
     big = api.post("/api/tasks", json=_spec(parameters={"x": list(range(1_000_000))}))
     assert big.status_code == 413
     # The largest accepted search space: 1000^8 points, never materialised.
-    wide = _spec(parameters={f"p{i}": list(range(1000)) for i in range(8)})
+    ints = ["max-num-seqs", "seed", "block-size", "max-logprobs", "max-cpu-loras"]
+    ints += ["dp-sync-interval", "long-prefill-token-threshold", "mamba-block-size"]
+    wide = _spec(parameters={name: list(range(1000)) for name in ints})
     wide["optimization"] = {"strategy": "random", "max_iterations": 3}
     created = api.post("/api/tasks", json=wide)
     assert created.status_code == 201, created.text

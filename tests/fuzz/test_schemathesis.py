@@ -102,10 +102,19 @@ _TASK_SPEC_REFINEMENTS: dict[str, dict[str, dict[str, Any]]] = {
         "task_name": {"pattern": r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,40}$"},
         "description": {"maxLength": 200},
         "base_runtime": {"enum": ["vllm", "sglang", "llama.cpp"]},
+        # Integer flags of vLLM and SGLang (a task's flags are checked against its
+        # engine's schema): a vLLM or SGLang task, on the simulator or refused at
+        # start, never a real llama.cpp engine.
         "parameters": {
             "maxProperties": 4,
-            "propertyNames": {"pattern": r"^[a-z]{3,12}(-[a-z]{2,10})?$"},
-            "additionalProperties": {"minItems": 1, "maxItems": 4},
+            "propertyNames": {
+                "enum": ["max-num-seqs", "seed", "max-running-requests", "random-seed"]
+            },
+            "additionalProperties": {
+                "minItems": 1,
+                "maxItems": 4,
+                "items": {"type": "integer", "minimum": 1, "maximum": 64},
+            },
         },
     },
     "ModelSpec": {"id_or_path": {"pattern": r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,40}$"}},

@@ -59,15 +59,23 @@ def _alive(pid: int) -> bool:
 
 
 async def test_sim_deploy_serves_and_stop_leaves_no_process(tmp_path: Path) -> None:
-    request = _request(tmp_path, **{"max-running-requests": 4, "enable-chunked-prefill": True})
+    request = _request(tmp_path, **{"max-running-requests": 4, "disable-cuda-graph": True})
     deployment = await SimRuntime().deploy(request)
     assert isinstance(deployment, ProcessDeployment)
     assert deployment.model_name == "sim-rt-1B"
     assert deployment.command[1:3] == ["-m", "autotuner.sim"]
-    assert deployment.command[-3:] == ["--max-running-requests", "4", "--enable-chunked-prefill"]
+    # The simulator imitates SGLang (the request's base_runtime) and gets its flags.
+    assert deployment.command[-5:] == [
+        "--sim-engine",
+        "sglang",
+        "--max-running-requests",
+        "4",
+        "--disable-cuda-graph",
+    ]
     async with httpx.AsyncClient() as client:
         info = (await client.get(deployment.base_url + "/sim/info")).json()
     assert info["config"]["max_num_seqs"] == 4
+    assert info["config"]["enforce_eager"] is True
     assert deployment.log_path is not None and deployment.log_path.exists()
     assert "autotuner simulator" in deployment.log_path.read_text()
     # The pidfile next to the log, for a reaper should this process be killed.
@@ -84,7 +92,7 @@ async def test_sim_deploy_serves_and_stop_leaves_no_process(tmp_path: Path) -> N
 async def test_out_of_memory_raises_deployment_error_with_log_tail(tmp_path: Path) -> None:
     before = {p.pid for p in _children()}
     with pytest.raises(DeploymentError, match="out of memory") as info:
-        await SimRuntime().deploy(_request(tmp_path, **{"gpu-memory-utilization": 0.97}))
+        await SimRuntime().deploy(_request(tmp_path, **{"mem-fraction-static": 0.97}))
     assert "CUDA out of memory" in info.value.log_tail
     assert {p.pid for p in _children()} <= before
     assert list((tmp_path / "logs").glob("*.pid")) == []
@@ -129,15 +137,18 @@ async def test_local_runtime_with_a_custom_template_discovers_the_model(tmp_path
 
 
 def test_presets_render_copy_pasteable_commands(tmp_path: Path) -> None:
-    request = _request(tmp_path, **{"tp-size": 2, "enable-mixed-chunk": False, "x y": "a b"})
+    # vLLM knows tp (its -tp); SGLang and llama.cpp do not, and a name the engine does
+    # not know (refused at POST /api/tasks) is passed as written.
+    request = _request(tmp_path, **{"tp": 2, "x y": "a b"})
     vllm = LocalRuntime("vllm").build_command(request, "127.0.0.1", 8000)
-    assert vllm[:3] == ["vllm", "serve", "sim-rt-1B"]
-    assert render_command(vllm).endswith("--tp-size 2 '--x y' 'a b'")
+    assert "sim-rt-1B" in vllm
+    assert render_command(vllm).endswith("--tensor-parallel-size 2 '--x y' 'a b'")
     sglang = LocalRuntime("sglang").build_command(request, "0.0.0.0", 9)
     assert sglang[1:5] == ["-m", "sglang.launch_server", "--model-path", "sim-rt-1B"]
+    assert render_command(sglang).endswith("--tp 2 '--x y' 'a b'")
     llama = LocalRuntime("llama_cpp").build_command(request, "127.0.0.1", 9)
     assert llama[1:3] == ["-m", "llama_cpp.server"]
-    assert llama[-4:] == ["--enable-mixed-chunk", "false", "--x y", "a b"]
+    assert llama[-4:] == ["--tp", "2", "--x y", "a b"]
 
 
 def test_parameter_args() -> None:
@@ -194,14 +205,10 @@ def test_each_engine_refuses_the_flags_its_command_sets(
 
 
 def test_tuned_engine_flags_are_not_reserved() -> None:
-    names = [
-        "tp-size",
-        "max-num-seqs",
-        "gpu_memory_utilization",
-        "schedule-policy",
-        "sim-time-scale",
-    ]
+    names = ["tp", "max-num-seqs", "gpu_memory_utilization", "scheduling-policy", "sim-time-scale"]
     assert parameter_problems("sim", "vllm", names) == {}
+    sglang = ["tp-size", "max-running-requests", "mem_fraction_static", "schedule-policy"]
+    assert parameter_problems("sim", "sglang", [*sglang, "sim-num-gpus"]) == {}
     llama = ["ctx-size", "n_ctx", "c", "t", "n_threads", "ngl", "flash_attn", "type_k", "mlock"]
     assert parameter_problems("local", "llama.cpp", llama) == {}
     with pytest.raises(UnknownEngineError):
@@ -209,6 +216,8 @@ def test_tuned_engine_flags_are_not_reserved() -> None:
     # docker/ome are refused when started; their engine's flags are checked already.
     assert set(parameter_problems("docker", "sglang", ["port", "tp-size"])) == {"port"}
     assert set(parameter_problems("ome", "someday", ["host", "tp-size"])) == {"host"}
+    # ... against the engine's schema too.
+    assert set(parameter_problems("docker", "vllm", ["tp-size", "max-num-seqs"])) == {"tp-size"}
 
 
 def test_non_finite_numbers_never_reach_an_engine() -> None:

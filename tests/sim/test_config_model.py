@@ -1,4 +1,4 @@
-"""Flag parsing (vLLM and SGLang names) and the performance model, in process."""
+"""Flag parsing (the imitated engine's names) and the performance model, in process."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def test_vllm_and_sglang_names_set_the_same_knobs() -> None:
     )
     sglang = parse_args(
         shlex.split(
-            "--max-running-requests 32 --mem-fraction-static 0.8 --tp-size 2 "
-            "--chunked-prefill-size 4096 --schedule-policy priority"
+            "--sim-engine sglang --max-running-requests 32 --mem-fraction-static 0.8 "
+            "--tp-size 2 --chunked-prefill-size 4096 --schedule-policy priority"
         )
     )
     for cfg in (vllm, sglang):
@@ -34,14 +34,43 @@ def test_vllm_and_sglang_names_set_the_same_knobs() -> None:
         assert cfg.enable_chunked_prefill
 
 
-def test_underscores_booleans_and_unknown_flags() -> None:
-    cfg = parse_args(["--max_num_seqs=7", "--enable-chunked-prefill", "false", "--foo", "1"])
+def test_underscores_booleans_and_flags_the_simulator_does_not_model() -> None:
+    # --block-size is a vLLM flag the simulator does not model: ignored, as a log line says.
+    cfg = parse_args(["--max_num_seqs=7", "--no-enable-chunked-prefill", "--block-size", "16"])
     assert cfg.max_num_seqs == 7
     assert cfg.enable_chunked_prefill is False
-    assert cfg.ignored_flags == ["--foo"]
+    assert cfg.ignored_flags == ["--block-size"]
     assert parse_args(["--enable-chunked-prefill"]).enable_chunked_prefill is True
-    assert parse_args(["--chunked-prefill-size", "-1"]).enable_chunked_prefill is False
-    assert parse_args(["--max-prefill-tokens", "512"]).max_num_batched_tokens == 512
+    assert parse_args(["--no-enforce-eager"]).enforce_eager is False
+    assert parse_args(["-tp", "2"]).tensor_parallel_size == 2
+    sglang = ["--sim-engine", "sglang"]
+    assert parse_args([*sglang, "--chunked-prefill-size", "-1"]).enable_chunked_prefill is False
+    assert parse_args([*sglang, "--max-prefill-tokens", "512"]).max_num_batched_tokens == 512
+    assert parse_args([*sglang, "--disable-cuda-graph"]).enforce_eager is True
+    assert parse_args([*sglang, "--disable-radix-cache"]).ignored_flags == ["--disable-radix-cache"]
+
+
+@pytest.mark.parametrize(
+    ("engine", "argv", "refused"),
+    [
+        ("vllm", ["--mem-fraction-static", "0.8"], "--mem-fraction-static"),
+        ("vllm", ["--tp-size", "2"], "--tp-size"),
+        ("vllm", ["--max-running-requests", "8", "--chunked-prefill-size", "-1"], "--chunked"),
+        ("sglang", ["--gpu-memory-utilization", "0.8"], "--gpu-memory-utilization"),
+        ("sglang", ["--max-num-seqs", "8"], "--max-num-seqs"),
+        ("vllm", ["--foo", "1"], "--foo"),
+    ],
+)
+def test_another_engines_spelling_is_refused_as_that_engine_would(
+    engine: str, argv: list[str], refused: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--sim-engine", engine, *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" in err
+    assert refused in err
+    assert f"not flags of {engine}" in err
 
 
 def test_model_size_from_name() -> None:
@@ -65,7 +94,7 @@ def test_batching_raises_throughput_up_to_a_point_and_tpot_all_along() -> None:
 
 
 def test_tensor_parallelism_speeds_steps_with_overhead() -> None:
-    one, four = _model(), _model("--tp-size", "4")
+    one, four = _model(), _model("--tensor-parallel-size", "4")
     cost = StepCost(32, 0, 0, 6400)
     assert one._step_ms(cost) / 4 < four._step_ms(cost) < one._step_ms(cost)
 

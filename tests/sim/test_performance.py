@@ -10,11 +10,13 @@ from autotuner.domain import BenchmarkSpec
 from autotuner.runtimes import DeployRequest, SimRuntime
 
 
-async def _measure(tmp_path: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+async def _measure(
+    tmp_path: Path, parameters: dict[str, Any], engine: str = "vllm"
+) -> dict[str, Any]:
     request = DeployRequest(
         task_name="perf",
         experiment_id=1,
-        base_runtime="vllm",
+        base_runtime=engine,
         model="sim-perf-1B",
         parameters={**parameters, "sim-time-scale": 0.25},
         log_dir=tmp_path,
@@ -38,7 +40,8 @@ async def test_more_running_sequences_give_more_throughput_and_higher_tpot(
     tmp_path: Path,
 ) -> None:
     narrow = await _measure(tmp_path, {"max-num-seqs": 2})
-    wide = await _measure(tmp_path, {"max-running-requests": 16})
+    # The same knob under SGLang's name, on the simulator imitating SGLang.
+    wide = await _measure(tmp_path, {"max-running-requests": 16}, engine="sglang")
     assert narrow["completed"] == wide["completed"] == 32
     assert wide["output_throughput"] > 2.5 * narrow["output_throughput"]
     # Queueing behind two slots shows in the time to first token ...

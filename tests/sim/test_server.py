@@ -19,7 +19,7 @@ MODEL = "sim-test-1B"
 def url() -> Iterator[str]:
     # Unknown flags (with and without values) must be accepted like a real engine's.
     with sim_server(
-        "--max-num-seqs", "8", "--some-unknown-flag", "17", "--enable-foo", "--seed", "3"
+        "--max-num-seqs", "8", "--block-size", "16", "--enable-prefix-caching", "--seed", "3"
     ) as base:
         yield base
 
@@ -128,10 +128,22 @@ def test_malformed_json_and_unknown_route(url: str) -> None:
     assert httpx.get(url + "/v2/nothing").status_code == 404
 
 
-@pytest.mark.parametrize("flag", ["--gpu-memory-utilization", "--mem-fraction-static"])
-def test_memory_fraction_above_095_fails_at_startup_like_cuda_oom(flag: str) -> None:
+@pytest.mark.parametrize(
+    ("engine", "flag"), [("vllm", "--gpu-memory-utilization"), ("sglang", "--mem-fraction-static")]
+)
+def test_memory_fraction_above_095_fails_at_startup_like_cuda_oom(engine: str, flag: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "autotuner.sim", "--port", "1", flag, "0.97"],
+        [
+            sys.executable,
+            "-m",
+            "autotuner.sim",
+            "--sim-engine",
+            engine,
+            "--port",
+            "1",
+            flag,
+            "0.97",
+        ],
         capture_output=True,
         text=True,
         timeout=30,
@@ -148,4 +160,4 @@ def test_model_too_big_for_one_gpu_fails_but_fits_with_tensor_parallelism() -> N
     from autotuner.sim.config import parse_args
     from autotuner.sim.model import PerformanceModel
 
-    PerformanceModel(parse_args(["--model", "Llama-3-70B", "--tp-size", "4"])).check_startup()
+    PerformanceModel(parse_args(["--model", "Llama-3-70B", "-tp", "4"])).check_startup()

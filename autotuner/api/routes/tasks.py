@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from autotuner.api.deps import QueueDep, StoreDep, TaskId, task_or_404
+from autotuner.api.deps import QueueDep, SettingsDep, StoreDep, TaskId, task_or_404
 from autotuner.domain import MAX_ID, TaskCreated, TaskPublic, TaskSpec, TaskStatus
-from autotuner.runtimes import UnknownEngineError, parameter_problems
+from autotuner.runtimes import UnknownEngineError, engine_arg_problems, parameter_problems
 from autotuner.store import DuplicateTaskName, StoreUnavailable
 from autotuner.worker.queue import QueueUnavailable
 
@@ -24,13 +24,14 @@ _ACTIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
 @router.post("", status_code=201, response_model=TaskCreated)
-async def create_task(spec: TaskSpec, store: StoreDep) -> TaskCreated:
+async def create_task(spec: TaskSpec, store: StoreDep, settings: SettingsDep) -> TaskCreated:
     """Create a task from a task file (JSON; the format is described in the README).
 
     A spec that cannot run is refused (422, each error naming its field); one that
     runs but holds fields without effect (``burstiness`` with closed-loop levels
     only, say) is created, and ``warnings`` names them.
     """
+    _check_allowed(spec, allow_custom_engines=settings.allow_custom_engines)
     _check_runnable(spec)
     try:
         task = await store.create_task(spec)
@@ -46,22 +47,59 @@ async def create_task(spec: TaskSpec, store: StoreDep) -> TaskCreated:
     return TaskCreated(**task.model_dump(), warnings=warnings)
 
 
+def _check_allowed(spec: TaskSpec, *, allow_custom_engines: bool) -> None:
+    """Refuse (403) what would make a worker run code of the task's choosing, unless
+    the operator allows custom engines: anyone with a write token could otherwise
+    run any command on every worker."""
+    if allow_custom_engines:
+        return
+    what = []
+    if spec.engine.command is not None:
+        what.append("engine.command (a command template of its own)")
+    code_env = spec.engine.code_env()
+    if code_env:
+        what.append(
+            f"engine.env {', '.join(code_env)} (makes the engine load code of its choosing)"
+        )
+    if what:
+        raise HTTPException(
+            status_code=403,
+            detail=f"this task gives {' and '.join(what)}, which would let it run any "
+            "command on the workers; this server does not allow custom engines. Use an "
+            "engine preset (base_runtime) without them, or have the operator set "
+            "AUTOTUNER_ALLOW_CUSTOM_ENGINES=true on the server and the workers",
+        )
+
+
 def _check_runnable(spec: TaskSpec) -> None:
     """Refuse (422) what the engine would refuse or what would override the product's
-    own flags: the parameters become the engine's command line."""
+    own flags: the parameters and engine.args become the engine's command line."""
+    custom = spec.engine.command is not None
     try:
-        problems = parameter_problems(spec.deployment_mode, spec.base_runtime, spec.parameters)
+        problems = parameter_problems(
+            spec.deployment_mode, spec.base_runtime, spec.parameters, custom_command=custom
+        )
+        arg_problems = engine_arg_problems(
+            spec.deployment_mode,
+            spec.base_runtime,
+            spec.engine.args,
+            spec.parameters,
+            custom_command=custom,
+        )
     except UnknownEngineError as exc:
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("body", "base_runtime"), "msg": str(exc)}]
         ) from None
-    if problems:
-        raise RequestValidationError(
-            [
-                {"type": "value_error", "loc": ("body", "parameters", name), "msg": msg}
-                for name, msg in problems.items()
-            ]
-        )
+    errors: list[dict[str, Any]] = [
+        {"type": "value_error", "loc": ("body", "parameters", name), "msg": msg}
+        for name, msg in problems.items()
+    ]
+    errors += [
+        {"type": "value_error", "loc": ("body", "engine", "args", i), "msg": msg}
+        for i, msg in arg_problems.items()
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 @router.get("", response_model=list[TaskPublic])

@@ -408,6 +408,31 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * EngineSpec
+         * @description What a task adds to its engine's process besides the tuned parameters.
+         */
+        EngineSpec: {
+            /**
+             * Env
+             * @description Environment variables added to the engine's (numbers are written as text).
+             */
+            env?: {
+                [key: string]: string;
+            };
+            /**
+             * Args
+             * @description Extra command-line arguments, appended after the parameters' flags.
+             */
+            args?: string[];
+            /**
+             * Command
+             * @description A command template of the task's own instead of the engine preset's, with
+             *     ``{model}``, ``{name}``, ``{host}``, ``{port}``, ``{python}``; runs only where the
+             *     operator sets ``AUTOTUNER_ALLOW_CUSTOM_ENGINES``.
+             */
+            command?: string | null;
+        };
+        /**
          * ErrorDetail
          * @description Every refusal but a validation error: what went wrong and what to do.
          */
@@ -728,6 +753,8 @@ export interface components {
             optimization?: components["schemas"]["OptimizationSpec"];
             slo?: components["schemas"]["SLOSpec"] | null;
             benchmark?: components["schemas"]["BenchmarkSpec"];
+            /** @description Environment, extra arguments and (operator-gated) command template of the engine. */
+            engine?: components["schemas"]["EngineSpec"];
         } & {
             [key: string]: unknown;
         };
