@@ -14,7 +14,7 @@ from typing import Any
 
 from autotuner.domain import EngineSpec
 from autotuner.runtimes._base import Deployment, DeploymentError, DeployRequest, Runtime
-from autotuner.runtimes._flags import COMMON_RESERVED, normalize_flag, reserved_problem
+from autotuner.runtimes._flags import COMMON_RESERVED, flag_of, normalize_flag, reserved_problem
 from autotuner.runtimes._orphans import reap_orphans
 from autotuner.runtimes._process import ProcessDeployment, parameter_args, render_command
 from autotuner.runtimes.local import (
@@ -121,15 +121,16 @@ def engine_arg_problems(
         schema = get_schema(engine, engine_python)
     tuned = {normalize_flag(n): n for n in parameter_names}
     if schema is not None:
-        for name in list(tuned.values()):
-            flag = schema.lookup(name if translate is None else next(iter(translate({name: 0}))))
+        for tuned_name in list(tuned.values()):
+            written = tuned_name if translate is None else next(iter(translate({tuned_name: 0})))
+            flag = schema.lookup(written)
             if flag is not None:
-                tuned[normalize_flag(flag.name)] = name
+                tuned[normalize_flag(flag.name)] = tuned_name
     problems: dict[int, str] = {}
     for i, arg in enumerate(args):
-        if not arg.startswith("-") or _is_number(arg):
+        name = flag_of(arg)
+        if name is None:
             continue
-        name = arg.partition("=")[0]
         problem = reserved_problem(name.lstrip("-"), reserved)
         flag = schema.lookup(name) if schema is not None else None
         key = normalize_flag(flag.name if flag is not None else name)
@@ -164,14 +165,6 @@ def engine_extra(engine: EngineSpec, *, allow_custom: bool) -> dict[str, Any]:
     if engine.command is not None:
         extra["command"] = engine.command
     return extra
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _engine_context(

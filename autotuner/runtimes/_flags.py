@@ -44,6 +44,18 @@ def normalize_flag(name: str) -> str:
     return name.strip().lstrip("-").lower().replace("_", "-")
 
 
+def flag_of(arg: str) -> str | None:
+    """The flag an argv item names (``--x=1`` -> ``--x``), or None for a value
+    (``8``, ``-1.5``, ``bfloat16``)."""
+    if not arg.startswith("-"):
+        return None
+    try:
+        float(arg)
+    except ValueError:
+        return arg.partition("=")[0]
+    return None
+
+
 def reserved_problem(
     name: str,
     reserved: Iterable[str],

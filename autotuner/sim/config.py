@@ -138,24 +138,16 @@ def _engine(argv: list[str]) -> str:
 
 def _unknown_to_engine(engine: str, unknown: list[str]) -> list[str]:
     """Flags among ``unknown`` that the imitated engine itself would refuse."""
+    from autotuner.runtimes._flags import flag_of
     from autotuner.runtimes.schemas import get_schema
 
     schema = get_schema(engine)
     refused = []
     for arg in unknown:
-        if not arg.startswith("-") or _is_number(arg):
-            continue
-        if schema.lookup(arg.partition("=")[0]) is None:
-            refused.append(arg.partition("=")[0])
+        name = flag_of(arg)
+        if name is not None and schema.lookup(name) is None:
+            refused.append(name)
     return refused
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _normalize(argv: list[str]) -> list[str]:
