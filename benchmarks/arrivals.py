@@ -78,27 +78,11 @@ def measured(peer: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def _vllm_at_rate(url: str, args: argparse.Namespace, work: Path) -> None:
     import subprocess
 
-    from loadgen_peers import VLLM_DRIVER, VLLM_PY, make_tokenizer
+    from loadgen_peers import make_tokenizer, vllm_bench_command
 
     tokenizer = make_tokenizer(work / "tokenizer")
     command = [
-        str(VLLM_PY),
-        "-c",
-        VLLM_DRIVER,
-        "--base-url",
-        url,
-        "--model",
-        "stub-model",
-        "--tokenizer",
-        str(tokenizer),
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        "1",
-        "--random-output-len",
-        "1",
-        "--num-prompts",
-        str(args.requests),
+        *vllm_bench_command(url, tokenizer, 1, 1, args.requests),
         "--request-rate",
         str(args.rate),
         "--burstiness",

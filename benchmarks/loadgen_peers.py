@@ -232,6 +232,32 @@ def _record_stub(argv: list[str]) -> None:
     uvloop.run(serve())
 
 
+def vllm_bench_command(
+    url: str, tokenizer: Path, prompt_tokens: int, output_tokens: int, requests: int
+) -> list[str]:
+    """``vllm bench serve`` (through :data:`VLLM_DRIVER`) against the stub with random
+    prompts; callers add the load options (concurrency or rate)."""
+    return [
+        str(VLLM_PY),
+        "-c",
+        VLLM_DRIVER,
+        "--base-url",
+        url,
+        "--model",
+        "stub-model",
+        "--tokenizer",
+        str(tokenizer),
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        str(prompt_tokens),
+        "--random-output-len",
+        str(output_tokens),
+        "--num-prompts",
+        str(requests),
+    ]
+
+
 def make_tokenizer(directory: Path) -> Path:
     """A byte-level tokenizer in ``directory`` (made with the vLLM venv's transformers)."""
     if not (directory / "tokenizer.json").exists():
@@ -330,23 +356,7 @@ def run_peer(
         result = work / "vllm.json"
         result.unlink(missing_ok=True)
         args = [
-            str(VLLM_PY),
-            "-c",
-            VLLM_DRIVER,
-            "--base-url",
-            url,
-            "--model",
-            "stub-model",
-            "--tokenizer",
-            str(tokenizer),
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            str(prompt_tokens),
-            "--random-output-len",
-            str(output_tokens),
-            "--num-prompts",
-            str(requests),
+            *vllm_bench_command(url, tokenizer, prompt_tokens, output_tokens, requests),
             "--max-concurrency",
             str(concurrency),
             "--request-rate",
